@@ -1,0 +1,1 @@
+"""Hydra configs of poyocap-plugin, found by Hydra through ``pkg://poyocap_plugin.configs``."""

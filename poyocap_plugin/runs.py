@@ -1,0 +1,94 @@
+"""Where a run of the stock trainer left its checkpoints and metrics.
+
+torch_brain's ``train.py`` hands ``log_dir`` to Lightning as ``default_root_dir``. With
+W&B disabled, Lightning's default logger writes ``<log_dir>/lightning_logs/version_<n>/``
+holding ``metrics.csv`` and ``checkpoints/``. The stitch evaluator logs each metric as
+``<recording>/<readout>/<metric>/<val|test>`` and their mean as ``average_test_metric``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["RunOutputs", "find_run_outputs"]
+
+_VERSION = re.compile(r"version_(\d+)$")
+# ModelCheckpoint's default name for the monitored (best) checkpoint: epoch=E-step=S.ckpt
+_BEST = re.compile(r"epoch=\d+-step=\d+\.ckpt$")
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """The artefacts of one training run.
+
+    Attributes:
+        run_dir: ``<log_dir>/lightning_logs/version_<n>``.
+        best_checkpoint: the checkpoint with the highest ``average_val_metric``.
+        last_checkpoint: the checkpoint written at the end of training.
+        metrics_csv: every logged value, one row per logging step.
+        test_metrics: the test metrics, by logged name.
+    """
+
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    metrics_csv: Path
+    test_metrics: dict[str, float]
+
+
+def _read_test_metrics(metrics_csv: Path) -> dict[str, float]:
+    values: dict[str, float] = {}
+    with metrics_csv.open(newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key.endswith(("/test", "_test_metric")) and value != "":
+                    values[key] = float(value)
+    return values
+
+
+def find_run_outputs(log_dir: Path) -> RunOutputs:
+    """Locate the newest run under ``log_dir`` and read its test metrics.
+
+    Raises:
+        FileNotFoundError: if ``log_dir`` holds no run, or the run has no checkpoint or
+            no metrics file, naming what is missing.
+        ValueError: if the run logged no test metrics, or a non-finite one.
+    """
+    log_dir = Path(log_dir)
+    versions = [
+        (int(m.group(1)), path)
+        for path in (log_dir / "lightning_logs").glob("version_*")
+        if (m := _VERSION.search(path.name))
+    ]
+    if not versions:
+        raise FileNotFoundError(
+            f"No run under {log_dir / 'lightning_logs'}: was the trainer run with "
+            f"log_dir={log_dir}?"
+        )
+    run_dir = max(versions)[1]
+    checkpoints = run_dir / "checkpoints"
+    best = sorted(p for p in checkpoints.glob("*.ckpt") if _BEST.search(p.name))
+    last = checkpoints / "last.ckpt"
+    metrics_csv = run_dir / "metrics.csv"
+    for required, what in ((last, "last checkpoint"), (metrics_csv, "metrics file")):
+        if not required.is_file():
+            raise FileNotFoundError(f"Run {run_dir} has no {what} ({required})")
+    if not best:
+        raise FileNotFoundError(f"Run {run_dir} has no best checkpoint in {checkpoints}")
+    test_metrics = _read_test_metrics(metrics_csv)
+    if not test_metrics or not all(math.isfinite(v) for v in test_metrics.values()):
+        raise ValueError(
+            f"Run {run_dir} has no finite test metrics in {metrics_csv}: "
+            f"{test_metrics!r}. Did the run finish its test stage?"
+        )
+    return RunOutputs(
+        run_dir=run_dir,
+        best_checkpoint=best[-1],
+        last_checkpoint=last,
+        metrics_csv=metrics_csv,
+        test_metrics=test_metrics,
+    )

@@ -1,0 +1,62 @@
+"""Every shipped config composes on the stock trainer's search path and instantiates."""
+
+import inspect
+from importlib import resources
+from pathlib import Path
+
+import hydra
+import pytest
+import torch_brain
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+from torch_brain.data import Dataset
+
+from poyocap_plugin import trainer
+
+CONFIGS = Path(str(resources.files("poyocap_plugin") / "configs"))
+PRIMARY = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
+DATASETS = sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml"))
+
+
+@pytest.fixture
+def stock_config_dir():
+    train_py = trainer.find_trainer()
+    if train_py is None:
+        pytest.fail("The stock trainer is not cached: run `poyocap trainer` first")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(train_py.parent / "configs"), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
+
+
+def test_configs_exist():
+    assert "poyocap_smoke" in PRIMARY and MODELS and DATASETS
+
+
+@pytest.mark.parametrize("name", PRIMARY)
+def test_primary_config_composes_and_instantiates(name, stock_config_dir, tiny_data_root):
+    cfg = compose(config_name=name, overrides=[f"data_root={tiny_data_root}"])
+    assert cfg.wandb.enable is False  # nothing requires an account or network
+    model = hydra.utils.instantiate(cfg.model, readout_specs=torch_brain.MODALITY_REGISTRY)
+    assert isinstance(model.sequence_length, float)
+    for key in ("train_transforms", "eval_transforms"):
+        for transform in hydra.utils.instantiate(cfg[key]):
+            assert callable(transform)
+    dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split="train")
+    assert dataset.get_session_ids()
+    for config in dataset.get_recording_config_dict().values():
+        for readout in config["multitask_readout"]:
+            assert readout["readout_id"] in torch_brain.MODALITY_REGISTRY
+            for metric in readout["metrics"]:
+                hydra.utils.instantiate(metric["metric"])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_config_keys_are_constructor_arguments(name):
+    node = OmegaConf.load(CONFIGS / "model" / f"{name}.yaml")
+    target = hydra.utils.get_class(node._target_)
+    parameters = inspect.signature(target).parameters
+    unknown = set(node) - {"_target_"} - set(parameters)
+    assert not unknown, f"model/{name}.yaml has keys {unknown} that {target} does not take"
