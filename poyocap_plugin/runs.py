@@ -4,6 +4,11 @@ torch_brain's ``train.py`` hands ``log_dir`` to Lightning as ``default_root_dir`
 W&B disabled, Lightning's default logger writes ``<log_dir>/lightning_logs/version_<n>/``
 holding ``metrics.csv`` and ``checkpoints/``. The stitch evaluator logs each metric as
 ``<recording>/<readout>/<metric>/<val|test>`` and their mean as ``average_test_metric``.
+
+train.py keeps two kinds of checkpoint: the best one by ``average_val_metric``
+(``epoch=E-step=S.ckpt``) and one per evaluated epoch (``epoch_epoch=EE.ckpt``). Lightning's
+``last.ckpt`` there is refreshed only together with the best one, so the state at the end
+of training is the newest per-epoch checkpoint, not ``last.ckpt``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ __all__ = ["RunOutputs", "find_run_outputs"]
 _VERSION = re.compile(r"version_(\d+)$")
 # ModelCheckpoint's default name for the monitored (best) checkpoint: epoch=E-step=S.ckpt
 _BEST = re.compile(r"epoch=\d+-step=\d+\.ckpt$")
+# train.py's per-epoch ModelCheckpoint(filename="epoch_{epoch:02d}")
+_PER_EPOCH = re.compile(r"epoch_epoch=(\d+)\.ckpt$")
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,8 @@ class RunOutputs:
     Attributes:
         run_dir: ``<log_dir>/lightning_logs/version_<n>``.
         best_checkpoint: the checkpoint with the highest ``average_val_metric``.
-        last_checkpoint: the checkpoint written at the end of training.
+        last_checkpoint: the newest per-epoch checkpoint: the state at the end of
+            training, and the one to resume from with ``ckpt_path``.
         metrics_csv: every logged value, one row per logging step.
         test_metrics: the test metrics, by logged name.
     """
@@ -72,13 +80,19 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
     run_dir = max(versions)[1]
     checkpoints = run_dir / "checkpoints"
     best = sorted(p for p in checkpoints.glob("*.ckpt") if _BEST.search(p.name))
-    last = checkpoints / "last.ckpt"
+    per_epoch = [
+        (int(m.group(1)), path)
+        for path in checkpoints.glob("*.ckpt")
+        if (m := _PER_EPOCH.search(path.name))
+    ]
     metrics_csv = run_dir / "metrics.csv"
-    for required, what in ((last, "last checkpoint"), (metrics_csv, "metrics file")):
-        if not required.is_file():
-            raise FileNotFoundError(f"Run {run_dir} has no {what} ({required})")
-    if not best:
-        raise FileNotFoundError(f"Run {run_dir} has no best checkpoint in {checkpoints}")
+    if not metrics_csv.is_file():
+        raise FileNotFoundError(f"Run {run_dir} has no metrics file ({metrics_csv})")
+    if not best or not per_epoch:
+        raise FileNotFoundError(
+            f"Run {run_dir} lacks a {'best' if not best else 'per-epoch'} checkpoint in "
+            f"{checkpoints}"
+        )
     test_metrics = _read_test_metrics(metrics_csv)
     if not test_metrics or not all(math.isfinite(v) for v in test_metrics.values()):
         raise ValueError(
@@ -88,7 +102,7 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
     return RunOutputs(
         run_dir=run_dir,
         best_checkpoint=best[-1],
-        last_checkpoint=last,
+        last_checkpoint=max(per_epoch)[1],
         metrics_csv=metrics_csv,
         test_metrics=test_metrics,
     )

@@ -5,7 +5,10 @@ from poyocap_plugin.runs import find_run_outputs
 HEADER = "epoch,step,average_test_metric,rec/task/Acc()/test,train_loss\n"
 
 
-def _run_dir(log_dir, version, rows, checkpoints=("epoch=0-step=10.ckpt", "last.ckpt")):
+CHECKPOINTS = ("epoch=1-step=10.ckpt", "epoch_epoch=01.ckpt", "epoch_epoch=02.ckpt", "last.ckpt")
+
+
+def _run_dir(log_dir, version, rows, checkpoints=CHECKPOINTS):
     run = log_dir / "lightning_logs" / f"version_{version}"
     (run / "checkpoints").mkdir(parents=True)
     for name in checkpoints:
@@ -19,7 +22,8 @@ def test_finds_the_newest_run_and_its_test_metrics(tmp_path):
     newest = _run_dir(tmp_path, 10, "0,10,,,1.5\n0,10,0.25,0.5,\n")
     run = find_run_outputs(tmp_path)
     assert run.run_dir == newest
-    assert run.best_checkpoint == newest / "checkpoints" / "epoch=0-step=10.ckpt"
+    assert run.best_checkpoint == newest / "checkpoints" / "epoch=1-step=10.ckpt"
+    assert run.last_checkpoint == newest / "checkpoints" / "epoch_epoch=02.ckpt"
     assert run.test_metrics == {"average_test_metric": 0.25, "rec/task/Acc()/test": 0.5}
 
 
@@ -30,7 +34,7 @@ def test_missing_run_names_the_folder(tmp_path):
 
 def test_missing_checkpoint_is_named(tmp_path):
     _run_dir(tmp_path, 0, "0,10,0.25,0.5,\n", checkpoints=("epoch=0-step=10.ckpt",))
-    with pytest.raises(FileNotFoundError, match="no last checkpoint"):
+    with pytest.raises(FileNotFoundError, match="lacks a per-epoch checkpoint"):
         find_run_outputs(tmp_path)
 
 

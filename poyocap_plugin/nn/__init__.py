@@ -1,0 +1,5 @@
+"""Neural-network building blocks of POYO-CAP."""
+
+from poyocap_plugin.nn.latent_masking import LatentMasking
+
+__all__ = ["LatentMasking"]

@@ -1,0 +1,236 @@
+"""CAPOYO: tokenize -> collate -> forward -> loss -> backward, masking, trunk transfer."""
+
+import numpy as np
+import pytest
+import torch
+import torch_brain
+from omegaconf import OmegaConf
+from torch_brain.data import Dataset, collate
+from torch_brain.data.dataset import DatasetIndex
+
+from poyocap_plugin.models import CAPOYO
+from poyocap_plugin.models.capoyo import MASKED_LATENT_READOUT
+from poyocap_plugin.nn import LatentMasking
+
+DG = "drifting_gratings_orientation"
+RECORDING = "allen_brain_observatory_calcium/900000"
+
+
+def make_model(masked=True, target="detached", **overrides) -> CAPOYO:
+    torch.manual_seed(0)
+    kwargs = dict(
+        sequence_length=1.0,
+        readout_specs=torch_brain.MODALITY_REGISTRY,
+        readouts={DG: 0.01},
+        latent_step=0.25,
+        num_latents_per_step=2,
+        dim=16,
+        depth=1,
+        dim_head=8,
+        cross_heads=1,
+        self_heads=2,
+        ffn_dropout=0.0,
+        lin_dropout=0.0,
+        atn_dropout=0.0,
+        masking=LatentMasking(dim=16, target=target) if masked else None,
+    )
+    kwargs.update(overrides)
+    return CAPOYO(**kwargs)
+
+
+def make_batch(model: CAPOYO, data_root, starts=(1.0, 4.0)) -> dict:
+    config = OmegaConf.create(
+        [
+            {
+                "selection": [{"brainset": "allen_brain_observatory_calcium"}],
+                "config": {"multitask_readout": [{"readout_id": DG, "metrics": []}]},
+            }
+        ]
+    )
+    dataset = Dataset(root=str(data_root), config=config, split="train", transform=model.tokenize)
+    if model.unit_emb.is_lazy():
+        model.unit_emb.initialize_vocab(dataset.get_unit_ids())
+        model.session_emb.initialize_vocab(dataset.get_session_ids())
+    return collate([dataset[DatasetIndex(RECORDING, s, s + 1.0)] for s in starts])
+
+
+def total_loss(model, batch, output):
+    specs = model.readout.readout_specs
+    return sum(
+        specs[name].loss_fn(out, batch["target_values"][name], batch["target_weights"][name])
+        for name, out in output.items()
+    )
+
+
+def test_builds_only_the_configured_readouts():
+    model = make_model()
+    assert set(model.readout.projections) == {DG}
+    assert set(model.readout.readout_specs) == {DG, MASKED_LATENT_READOUT}
+    assert not hasattr(model, "token_type_emb")
+    max_id = max(spec.id for spec in torch_brain.MODALITY_REGISTRY.values())
+    assert model.task_emb.weight.shape[0] == max_id + 1
+    plain = make_model(masked=False)
+    assert set(plain.readout.readout_specs) == {DG}
+    assert not any("mask" in name for name, _ in plain.named_parameters())
+
+
+def test_readout_weight_scales_the_loss(tiny_data_root):
+    model = make_model()
+    batch = make_batch(model, tiny_data_root)
+    output = model(**batch["model_inputs"])
+    stock = torch_brain.MODALITY_REGISTRY[DG].loss_fn
+    args = (output[DG], batch["target_values"][DG], batch["target_weights"][DG])
+    scaled = model.readout.readout_specs[DG].loss_fn(*args)
+    torch.testing.assert_close(scaled, 0.01 * stock(*args))
+
+
+def test_tokenize_collate_forward_loss_backward_reaches_every_parameter(tiny_data_root):
+    model = make_model()
+    batch = make_batch(model, tiny_data_root)
+    inputs = batch["model_inputs"]
+    # 4 bins x 2 latents, the last half masked, in every window
+    expected = np.tile(np.arange(8) >= 4, (2, 1))
+    np.testing.assert_array_equal(inputs["latent_mask"].numpy(), expected)
+    masked_queries = (
+        inputs["output_decoder_index"] == model.readout.readout_specs[MASKED_LATENT_READOUT].id
+    )
+    assert masked_queries.sum(dim=1).tolist() == [4, 4]
+    torch.testing.assert_close(
+        inputs["output_timestamps"][masked_queries].view(2, 4),
+        inputs["latent_timestamps"][torch.from_numpy(expected)].view(2, 4),
+    )
+
+    output = model(**inputs)
+    assert output[MASKED_LATENT_READOUT].shape == (8, 32)
+    assert batch["target_values"][MASKED_LATENT_READOUT].shape == (8,)
+    assert output[DG].shape == (2, 8)
+    total_loss(model, batch, output).backward()
+    # DDP without find_unused_parameters needs a gradient for every parameter
+    no_grad = [name for name, p in model.named_parameters() if p.grad is None]
+    assert no_grad == []
+
+
+def test_unpacked_output_has_the_masked_rows_of_each_sample(tiny_data_root):
+    model = make_model().eval()
+    batch = make_batch(model, tiny_data_root)
+    packed = model(**batch["model_inputs"])
+    unpacked = model(**batch["model_inputs"], unpack_output=True)
+    assert [o[MASKED_LATENT_READOUT].shape for o in unpacked] == [(4, 32), (4, 32)]
+    torch.testing.assert_close(
+        torch.cat([o[MASKED_LATENT_READOUT] for o in unpacked]), packed[MASKED_LATENT_READOUT]
+    )
+
+
+def test_paths_share_weights_so_an_identity_mask_gives_zero_loss(tiny_data_root, monkeypatch):
+    model = make_model().eval()
+    batch = make_batch(model, tiny_data_root)
+    loss_fn = model.readout.readout_specs[MASKED_LATENT_READOUT].loss_fn
+    target = batch["target_values"][MASKED_LATENT_READOUT]
+
+    masked = model(**batch["model_inputs"])[MASKED_LATENT_READOUT]
+    assert loss_fn(masked, target).item() > 0
+
+    # Masking that changes nothing: the second pass runs the same processor on the same
+    # latents, so reconstruction and reference agree exactly.
+    monkeypatch.setattr(model.masking, "forward", lambda latents, mask: latents)
+    identical = model(**batch["model_inputs"])[MASKED_LATENT_READOUT]
+    assert loss_fn(identical, target).item() == 0.0
+
+
+@pytest.mark.parametrize("target, reaches_reference", [("detached", False), ("shared", True)])
+def test_gradient_reaches_the_trunk_and_the_target_only_when_shared(
+    tiny_data_root, monkeypatch, target, reaches_reference
+):
+    model = make_model(target=target)
+    batch = make_batch(model, tiny_data_root)
+    captured = {}
+    reference = model.masking.reference
+
+    def capture(latents):
+        latents.retain_grad()
+        captured["latents"] = latents
+        return reference(latents)
+
+    monkeypatch.setattr(model.masking, "reference", capture)
+    output = model(**batch["model_inputs"])
+    spec = model.readout.readout_specs[MASKED_LATENT_READOUT]
+    spec.loss_fn(
+        output[MASKED_LATENT_READOUT], batch["target_values"][MASKED_LATENT_READOUT]
+    ).backward()
+    for module in (model.enc_atn, model.proc_layers, model.latent_emb):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
+    assert model.masking.mask_token.grad.abs().sum() > 0
+    assert (captured["latents"].grad is not None) == reaches_reference
+
+
+def test_trunk_loads_from_a_stage1_checkpoint(tmp_path, tiny_data_root):
+    stage1 = make_model()
+    make_batch(stage1, tiny_data_root)  # vocabularies, as train.py would
+    path = tmp_path / "stage1.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in stage1.state_dict().items()}}, path)
+
+    stage2 = make_model(masked=False, pretrained_trunk=str(path))
+    for key, value in stage1.trunk_state_dict().items():
+        torch.testing.assert_close(stage2.state_dict()[key], value)
+    # vocabularies are left to train.py: the new model's are still lazy
+    assert stage2.unit_emb.is_lazy() and stage2.session_emb.is_lazy()
+    assert not any(
+        key.startswith(("unit_emb", "session_emb", "readout", "masking"))
+        for key in stage2.trunk_state_dict()
+    )
+
+
+def test_trunk_of_another_size_names_the_mismatched_keys(tmp_path):
+    path = tmp_path / "other.ckpt"
+    other = make_model(dim=32, dim_head=8, masking=None)
+    torch.save(
+        {
+            "state_dict": {
+                f"model.{k}": v
+                for k, v in other.state_dict().items()
+                if not k.startswith(("unit_emb", "session_emb"))
+            }
+        },
+        path,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"another size.*latent_emb.weight: checkpoint \(2, 32\) vs model \(2, 16\)",
+    ):
+        make_model(pretrained_trunk=path)
+
+
+def test_checkpoint_missing_trunk_keys_names_them(tmp_path):
+    path = tmp_path / "partial.ckpt"
+    state = {f"model.{k}": v for k, v in make_model().trunk_state_dict().items()}
+    del state["model.dec_ffn.0.weight"]
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(KeyError, match=r"lacks trunk keys \['dec_ffn.0.weight'\]"):
+        make_model(pretrained_trunk=path)
+    with pytest.raises(FileNotFoundError, match="model.pretrained_trunk: .*nope.ckpt"):
+        make_model(pretrained_trunk=tmp_path / "nope.ckpt")
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(sequence_length=1), r"model.sequence_length must be a float > 0 \(write 1.0"),
+        (dict(latent_step=0.3), "must divide model.sequence_length=1.0 into whole bins"),
+        (
+            dict(readouts={"no_such_readout": 1.0}),
+            "names 'no_such_readout', which is not a registered",
+        ),
+        (dict(readouts={DG: 0.0}), f"model.readouts.{DG} must be a weight > 0"),
+        (dict(readouts={MASKED_LATENT_READOUT: 1.0}), "it is built from model.masking"),
+        (dict(masking=LatentMasking(dim=8)), r"model.masking.dim=8 differs from model.dim=16"),
+    ],
+)
+def test_invalid_configs_are_refused_before_training(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        make_model(**overrides)
+
+
+def test_tokenize_names_a_readout_the_model_lacks(tiny_data_root):
+    model = make_model(readouts={"drifting_gratings_temporal_frequency": 1.0})
+    with pytest.raises(KeyError, match=rf"asks for readouts \['{DG}'\].*model.readouts"):
+        make_batch(model, tiny_data_root)

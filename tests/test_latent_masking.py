@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from poyocap_plugin.nn import LatentMasking
+
+
+def test_causal_mask_covers_the_last_bins():
+    masking = LatentMasking(dim=4, ratio=0.5, kind="causal")
+    mask = masking.select(num_bins=8, num_latents_per_bin=4)
+    np.testing.assert_array_equal(mask, np.arange(32) >= 16)
+    quarter = LatentMasking(dim=4, ratio=0.25).select(num_bins=8, num_latents_per_bin=4)
+    np.testing.assert_array_equal(quarter, np.arange(32) >= 24)
+
+
+def test_random_mask_has_a_fixed_count_and_is_seeded():
+    draws = [
+        LatentMasking(dim=4, kind="random", seed=3).select(num_bins=8, num_latents_per_bin=4)
+        for _ in range(2)
+    ]
+    np.testing.assert_array_equal(draws[0], draws[1])
+    masking = LatentMasking(dim=4, kind="random", seed=3)
+    first, second = (masking.select(num_bins=8, num_latents_per_bin=4) for _ in range(2))
+    assert first.sum() == second.sum() == 16
+    assert not np.array_equal(first, second)  # a new draw for every window
+
+
+def test_forward_replaces_only_the_masked_latents_by_the_token():
+    masking = LatentMasking(dim=3)
+    latents = torch.randn(2, 4, 3)
+    mask = torch.tensor([[False, False, True, True], [True, False, False, False]])
+    out = masking(latents, mask)
+    torch.testing.assert_close(out[~mask], latents[~mask])
+    torch.testing.assert_close(out[mask], masking.mask_token.expand(3, 3))
+
+
+def test_reference_is_detached_unless_shared():
+    latents = torch.randn(2, 3, requires_grad=True)
+    assert not LatentMasking(dim=3).reference(latents).requires_grad
+    assert LatentMasking(dim=3, target="shared").reference(latents).requires_grad
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(ratio=1.0), r"masking.ratio must be in \(0, 1\); got 1.0"),
+        (dict(kind="future"), "masking.kind must be 'causal' or 'random'; got 'future'"),
+        (dict(target="ema"), "masking.target must be 'detached' or 'shared'; got 'ema'"),
+    ],
+)
+def test_invalid_options_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LatentMasking(dim=4, **kwargs)
+
+
+def test_a_ratio_that_masks_nothing_is_refused():
+    with pytest.raises(ValueError, match="masks 0 of 8 latents"):
+        LatentMasking(dim=4, ratio=0.1).select(num_bins=2, num_latents_per_bin=4)
