@@ -20,7 +20,7 @@ from typing import Any
 import torch_brain
 from torch_brain.registry import MODALITY_REGISTRY, DataType, ModalitySpec
 
-from poyocap_plugin.losses import MaskedLatentL1Loss
+from poyocap_plugin.losses import CAPFrameLoss, MaskedLatentL1Loss
 
 __all__ = ["PLUGIN_MODALITIES", "register_all", "plugin_modality_names"]
 
@@ -37,6 +37,23 @@ PLUGIN_MODALITIES: tuple[tuple[str, dict[str, Any]], ...] = (
             timestamp_key="masked_latents.timestamps",
             value_key="masked_latents.placeholder",
             loss_fn=MaskedLatentL1Loss(),
+        ),
+    ),
+    (
+        # Stage-2 target: one query per natural-movie-one presentation, at its mid-point.
+        # The model's SkipUNetFrameDecoder (not a linear head) turns the query into an
+        # H x W frame, output flattened to (N, H*W) like the target that MovieFrameTargets
+        # attaches (torch_brain's stitcher pools only 2-D values). ``dim`` is the width a
+        # stock linear head would get; 1 keeps that unused head tiny, whatever H x W is.
+        # The loss is CAPFrameLoss with its defaults (perceptual term off); a run that
+        # configures the loss gives the model its own instance.
+        "natural_movie_one_image",
+        dict(
+            dim=1,
+            type=DataType.CONTINUOUS,
+            timestamp_key="natural_movie_one.timestamps",
+            value_key="natural_movie_one.image",
+            loss_fn=CAPFrameLoss(),
         ),
     ),
 )

@@ -47,17 +47,45 @@ def write_calcium_session(
     n_trials: int = 30,
     sampling_rate_hz: float = 30.0,
     seed: int = 0,
+    cre_line: str = "Cux2-CreERT2",
+    subject_id: str | None = None,
+    skewness: np.ndarray | None = None,
+    kurtosis: np.ndarray | None = None,
+    stats_valid: np.ndarray | None = None,
+    natural_movie_repeats: int = 0,
+    movie_frames: int = 30,
 ) -> Path:
     """Write one tiny processed session in the plugin's data layout (DESIGN contract 7).
 
     Drifting-grating trials last 2 s with 1 s gaps; each unit prefers one direction class,
-    so the orientation is decodable.
+    so the orientation is decodable. ``units`` carries the pipeline's per-neuron columns
+    (``skewness``, ``kurtosis``, ``stats_valid``, ``is_predictable``, ``cre_line``); the
+    statistics are random unless given. With ``natural_movie_repeats > 0`` a
+    ``natural_movie_one`` block of that many repeats of ``movie_frames`` frames (one 2P
+    frame each) follows the gratings, split by repeat: the last two are valid and test.
     """
     rng = np.random.default_rng(seed)
     starts = np.arange(n_trials) * 3.0 + 1.0
     trials = Interval(start=starts, end=starts + 2.0)
     orientation = rng.integers(0, 8, n_trials)
     duration_s = float(starts[-1] + 3.0)
+    movie = None
+    if natural_movie_repeats:
+        if natural_movie_repeats < 3:
+            raise ValueError(
+                f"natural_movie_repeats must be 0 or >= 3, got {natural_movie_repeats}"
+            )
+        frame_s = 1.0 / sampling_rate_hz
+        frame_start = duration_s + frame_s * np.arange(natural_movie_repeats * movie_frames)
+        movie = Interval(
+            start=frame_start,
+            end=frame_start + frame_s,
+            timestamps=frame_start + frame_s / 2,
+            frame=np.tile(np.arange(movie_frames), natural_movie_repeats).astype(np.int64),
+            repeat=np.repeat(np.arange(natural_movie_repeats), movie_frames).astype(np.int64),
+            timekeys=["start", "end", "timestamps"],
+        )
+        duration_s = float(frame_start[-1] + frame_s + 1.0)
 
     n_frames = int(duration_s * sampling_rate_hz)
     t = np.arange(n_frames) / sampling_rate_hz
@@ -77,19 +105,42 @@ def write_calcium_session(
         timekeys=["start", "end", "timestamps"],
     )
     splits = _split_trials(trials, rng)
+    if movie is not None:
+        for name, repeats in (
+            ("train", np.arange(natural_movie_repeats - 2)),
+            ("valid", [natural_movie_repeats - 2]),
+            ("test", [natural_movie_repeats - 1]),
+        ):
+            frames = np.isin(movie.repeat, repeats)
+            blocks = Interval(start=movie.start[frames], end=movie.end[frames]).coalesce()
+            splits[name] = splits[name] | blocks
+    random_skewness = rng.uniform(0.5, 6.0, n_units)
+    random_kurtosis = rng.uniform(1.0, 40.0, n_units)
+    skewness = random_skewness if skewness is None else np.asarray(skewness, dtype=np.float64)
+    kurtosis = random_kurtosis if kurtosis is None else np.asarray(kurtosis, dtype=np.float64)
+    if stats_valid is None:
+        stats_valid = np.isfinite(skewness) & np.isfinite(kurtosis)
+    stats_valid = np.asarray(stats_valid, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        is_predictable = stats_valid & (skewness <= 3.51) & (kurtosis <= 22.62)
+    extra = {} if movie is None else {"natural_movie_one": movie}
     data = Data(
         brainset=Data(id=BRAINSET_ID),
-        subject=Data(id=f"mouse_{session_id}", cre_line="Cux2-CreERT2"),
+        subject=Data(id=subject_id or f"mouse_{session_id}", cre_line=cre_line),
         session=Data(id=session_id),
         units=ArrayDict(
             id=np.array([f"roi_{i}" for i in range(n_units)]),
-            skewness=rng.uniform(0.5, 6.0, n_units),
-            kurtosis=rng.uniform(1.0, 40.0, n_units),
+            skewness=skewness,
+            kurtosis=kurtosis,
+            stats_valid=stats_valid,
+            is_predictable=is_predictable,
+            cre_line=np.array([cre_line] * n_units),
         ),
         calcium_traces=RegularTimeSeries(
             df_over_f=df_over_f, sampling_rate=sampling_rate_hz, domain_start=0.0
         ),
         drifting_gratings=grating,
+        **extra,
         train_domain=splits["train"],
         valid_domain=splits["valid"],
         test_domain=splits["test"],
@@ -109,3 +160,51 @@ def tiny_data_root(tmp_path_factory) -> Path:
     for i in range(2):
         write_calcium_session(root, session_id=f"90000{i}", seed=i)
     return root
+
+
+# Per-neuron statistics of the curriculum brainset: in a "dense" (predictable-line) session
+# units 1-6 are predictable, unit 0 is not and unit 7 has NaN statistics; a "sparse" session
+# mirrors it (unit 0 predictable, units 1-6 not, unit 7 NaN).
+DENSE_SKEWNESS = [9.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, np.nan]
+DENSE_KURTOSIS = [50.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+SPARSE_SKEWNESS = [1.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+SPARSE_KURTOSIS = [2.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, np.nan]
+
+#: (session id, Cre line, subject id, shows natural movie one) of the curriculum brainset.
+CURRICULUM_SESSIONS = (
+    ("700000", "Sst-IRES-Cre", "sst_0", True),
+    ("700001", "Sst-IRES-Cre", "sst_1", True),
+    ("700002", "Vip-IRES-Cre", "vip_0", True),
+    ("700003", "Pvalb-IRES-Cre", "pvalb_0", True),
+    ("700004", "Ntsr1-Cre_GN220", "ntsr1_0", True),
+    ("700005", "Cux2-CreERT2", "cux2_0", True),
+    ("700006", "Cux2-CreERT2", "cux2_1", True),
+    ("700007", "Rorb-IRES2-Cre", "rorb_0", False),
+)
+PAPER_LINES = ("Sst-IRES-Cre", "Vip-IRES-Cre", "Pvalb-IRES-Cre", "Ntsr1-Cre_GN220")
+
+
+def write_curriculum_brainset(root: Path) -> Path:
+    """Eight 8-unit sessions over six Cre lines (see CURRICULUM_SESSIONS); returns root."""
+    for i, (session_id, line, subject, movie) in enumerate(CURRICULUM_SESSIONS):
+        dense = line in PAPER_LINES
+        write_calcium_session(
+            root,
+            session_id=session_id,
+            n_units=8,
+            n_trials=10,
+            seed=i,
+            cre_line=line,
+            subject_id=subject,
+            skewness=DENSE_SKEWNESS if dense else SPARSE_SKEWNESS,
+            kurtosis=DENSE_KURTOSIS if dense else SPARSE_KURTOSIS,
+            natural_movie_repeats=4 if movie else 0,
+            movie_frames=10,
+        )
+    return root
+
+
+@pytest.fixture(scope="session")
+def curriculum_data_root(tmp_path_factory) -> Path:
+    """A processed-data root with the eight sessions of CURRICULUM_SESSIONS."""
+    return write_curriculum_brainset(tmp_path_factory.mktemp("curriculum"))

@@ -234,3 +234,122 @@ def test_tokenize_names_a_readout_the_model_lacks(tiny_data_root):
     model = make_model(readouts={"drifting_gratings_temporal_frequency": 1.0})
     with pytest.raises(KeyError, match=rf"asks for readouts \['{DG}'\].*model.readouts"):
         make_batch(model, tiny_data_root)
+
+
+# --- stage 2: the movie-frame readout --------------------------------------------------
+
+FRAME = "natural_movie_one_image"
+
+
+def make_frame_model(**overrides) -> CAPOYO:
+    from poyocap_plugin.nn import SkipUNetFrameDecoder
+
+    decoder = SkipUNetFrameDecoder(
+        dim=16,
+        height=16,
+        width=32,
+        num_stages=3,
+        base_channels=4,
+        max_channels=8,
+        skip_channels=2,
+        num_skip_stages=2,
+    )
+    kwargs = dict(
+        masked=False,
+        sequence_length=0.033,
+        latent_step=0.033,
+        readouts={FRAME: 1.0},
+        frame_decoder=decoder,
+    )
+    kwargs.update(overrides)
+    return make_model(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def movie_batch_root(tmp_path_factory):
+    import h5py
+
+    from conftest import write_calcium_session
+
+    root = tmp_path_factory.mktemp("movie")
+    write_calcium_session(root, session_id="800000", natural_movie_repeats=3, movie_frames=6)
+    template = root / "allen_brain_observatory_calcium" / "templates" / "natural_movie_one.h5"
+    template.parent.mkdir()
+    with h5py.File(template, "w") as f:
+        f["frames"] = np.random.default_rng(0).integers(0, 256, (6, 16, 32), dtype=np.uint8)
+    return root
+
+
+def make_movie_batch(model: CAPOYO, root) -> dict:
+    from torch_brain.transforms import Compose
+
+    from poyocap_plugin.frame_windows import frame_sampling_intervals
+    from poyocap_plugin.movie import MovieFrameTargets
+
+    config = OmegaConf.create(
+        [
+            {
+                "selection": [{"brainset": "allen_brain_observatory_calcium"}],
+                "config": {"multitask_readout": [{"readout_id": FRAME, "metrics": []}]},
+            }
+        ]
+    )
+    template = root / "allen_brain_observatory_calcium" / "templates" / "natural_movie_one.h5"
+    dataset = Dataset(
+        root=str(root),
+        config=config,
+        split="train",
+        transform=Compose(
+            [MovieFrameTargets(template_path=template, height=16, width=32), model.tokenize]
+        ),
+    )
+    model.unit_emb.initialize_vocab(dataset.get_unit_ids())
+    model.session_emb.initialize_vocab(dataset.get_session_ids())
+    data = dataset._get_data_object("allen_brain_observatory_calcium/800000")
+    windows = frame_sampling_intervals(data, data.train_domain, window_s=0.033)
+    return collate(
+        [
+            dataset[DatasetIndex(RECORDING.replace("900000", "800000"), s, s + 0.033)]
+            for s in windows.start[:3]
+        ]
+    )
+
+
+def test_frame_readout_decodes_flattened_frames_and_trains_every_parameter(movie_batch_root):
+    model = make_frame_model()
+    assert "frame_decoder" in dict(model.named_children())
+    assert not any(
+        word in name
+        for name, _ in model.frame_decoder.named_parameters()
+        for word in ("readout", "unit_emb", "session_emb")
+    )
+    batch = make_movie_batch(model, movie_batch_root)
+    output = model(**batch["model_inputs"])
+    assert output[FRAME].shape == batch["target_values"][FRAME].shape == (3, 16 * 32)
+    assert 0.0 < output[FRAME].min() and output[FRAME].max() < 255.0
+    total_loss(model, batch, output).backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    unpacked = model.eval()(**batch["model_inputs"], unpack_output=True)
+    assert [o[FRAME].shape for o in unpacked] == [(1, 512)] * 3
+
+
+def test_configured_frame_loss_is_the_readouts_loss():
+    from poyocap_plugin.losses import CAPFrameLoss
+
+    loss = CAPFrameLoss(focal_weight=1.0)
+    model = make_frame_model(frame_loss=loss)
+    assert model.readout.readout_specs[FRAME].loss_fn is loss
+    assert torch_brain.MODALITY_REGISTRY[FRAME].loss_fn is not loss
+
+
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(frame_decoder=None), "needs model.frame_decoder"),
+        (dict(readouts={DG: 1.0}), "does not name 'natural_movie_one_image'"),
+        (dict(dim=32, dim_head=8), r"model.frame_decoder.dim=16 differs from model.dim=32"),
+    ],
+)
+def test_frame_readout_configs_are_checked(overrides, match):
+    with pytest.raises(ValueError, match=match):
+        make_frame_model(**overrides)

@@ -26,13 +26,15 @@ from torch_brain.utils.tokenizers import create_linspace_latent_tokens
 
 import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unpickling)
 from poyocap_plugin.losses import ScaledLoss
+from poyocap_plugin.nn.frame_decoder import SkipUNetFrameDecoder
 from poyocap_plugin.nn.latent_masking import LatentMasking
 
-__all__ = ["CAPOYO", "MASKED_LATENT_READOUT"]
+__all__ = ["CAPOYO", "MASKED_LATENT_READOUT", "MOVIE_FRAME_READOUT"]
 
 logger = logging.getLogger(__name__)
 
 MASKED_LATENT_READOUT = "masked_latent_reconstruction"
+MOVIE_FRAME_READOUT = "natural_movie_one_image"
 # Modules transferred from a stage-1 checkpoint to stage 2. Unit and session vocabularies
 # are new in stage 2 (other neurons, other sessions), and so are its readouts.
 _TRUNK_MODULES = (
@@ -95,7 +97,8 @@ class CAPOYO(nn.Module):
        compares that path's outputs with the unmasked path's at the masked positions.
     4. Output queries (session embedding + task embedding, at the target times)
        cross-attend to the processed latents; a linear head per configured readout maps
-       them to predictions.
+       them to predictions, except for the natural-movie frame readout, whose queries
+       go through the skip-connection UNet ``frame_decoder`` (stage 2).
 
     Unlike ``CalciumPOYOPlus`` it builds heads only for the readouts it is given, sizes
     the task embedding by the highest registered modality id (ids are global), and holds
@@ -128,6 +131,12 @@ class CAPOYO(nn.Module):
         t_min: shortest rotary period (s).
         t_max: longest rotary period (s).
         masking: latent masking for the stage-1 objective, or None for none.
+        frame_decoder: the UNet that turns a decoded query into a movie frame; required
+            exactly when ``readouts`` names ``natural_movie_one_image``. It lives outside
+            ``model.readout``: train.py's sparse optimizer group cannot take its
+            parameters.
+        frame_loss: the loss of the frame readout (e.g. a ``CAPFrameLoss`` configured with
+            perceptual weights), or None for the registry's default.
         pretrained_trunk: a stage-1 Lightning checkpoint to load the trunk from (see
             :meth:`load_pretrained_trunk`), or None to start from scratch.
     """
@@ -152,10 +161,13 @@ class CAPOYO(nn.Module):
         t_min: float = 1e-4,
         t_max: float = 4.0,
         masking: LatentMasking | None = None,
+        frame_decoder: SkipUNetFrameDecoder | None = None,
+        frame_loss: nn.Module | None = None,
         pretrained_trunk: str | Path | None = None,
     ):
         super().__init__()
         self._validate(sequence_length, latent_step, dim, readout_specs, readouts, masking)
+        self._validate_frames(dim, readouts, frame_decoder, frame_loss)
         self.sequence_length = float(sequence_length)
         self.latent_step = float(latent_step)
         self.num_latents_per_step = num_latents_per_step
@@ -197,16 +209,20 @@ class CAPOYO(nn.Module):
         )
         self.dec_ffn = nn.Sequential(nn.LayerNorm(dim), FeedForward(dim=dim, dropout=ffn_dropout))
 
-        head_specs = {
+        losses = {name: readout_specs[name].loss_fn for name in readouts}
+        if frame_loss is not None:
+            losses[MOVIE_FRAME_READOUT] = frame_loss
+        specs = {
             name: _copy_spec(
                 readout_specs[name],
-                readout_specs[name].loss_fn
+                losses[name]
                 if weight == 1.0
-                else ScaledLoss(loss=readout_specs[name].loss_fn, weight=float(weight)),
+                else ScaledLoss(loss=losses[name], weight=float(weight)),
             )
             for name, weight in readouts.items()
         }
-        headless_specs = {}
+        head_specs = {k: v for k, v in specs.items() if k != MOVIE_FRAME_READOUT}
+        headless_specs = {k: v for k, v in specs.items() if k == MOVIE_FRAME_READOUT}
         if masking is not None:
             spec = readout_specs[MASKED_LATENT_READOUT]
             headless_specs[MASKED_LATENT_READOUT] = _copy_spec(spec, spec.loss_fn)
@@ -214,6 +230,7 @@ class CAPOYO(nn.Module):
                 num_bins=self.num_latent_bins, num_latents_per_bin=num_latents_per_step
             )
         self.masking = masking
+        self.frame_decoder = frame_decoder
         self.readout = _ReadoutHeads(dim=dim, head_specs=head_specs, headless_specs=headless_specs)
 
         if pretrained_trunk is not None:
@@ -262,6 +279,25 @@ class CAPOYO(nn.Module):
                     "(Hydra does it at start-up when poyocap-plugin is installed)"
                 )
 
+    @staticmethod
+    def _validate_frames(dim, readouts, frame_decoder, frame_loss) -> None:
+        wants_frames = MOVIE_FRAME_READOUT in readouts
+        if wants_frames and frame_decoder is None:
+            raise ValueError(
+                f"model.readouts names {MOVIE_FRAME_READOUT!r}, which needs "
+                "model.frame_decoder (a SkipUNetFrameDecoder)"
+            )
+        if not wants_frames and (frame_decoder is not None or frame_loss is not None):
+            raise ValueError(
+                "model.frame_decoder / model.frame_loss are set but model.readouts does not "
+                f"name {MOVIE_FRAME_READOUT!r}: an unused module breaks DDP; remove them"
+            )
+        if frame_decoder is not None and frame_decoder.dim != dim:
+            raise ValueError(
+                f"model.frame_decoder.dim={frame_decoder.dim} differs from model.dim={dim}; "
+                "set it to ${model.dim}"
+            )
+
     def _process(self, latents: torch.Tensor, latent_timestamp_emb: torch.Tensor) -> torch.Tensor:
         for self_attn, self_ff in self.proc_layers:
             latents = latents + self.dropout(self_attn(latents, latent_timestamp_emb))
@@ -302,7 +338,8 @@ class CAPOYO(nn.Module):
 
         Returns:
             ``{readout: predictions}`` with the queries of the whole batch concatenated:
-            :math:`(N_q, \text{dim}_{readout})` for a linear readout, and
+            :math:`(N_q, \text{dim}_{readout})` for a linear readout,
+            :math:`(N_q, H \cdot W)` frames in [0, 255] for the movie frame readout, and
             :math:`(B \cdot N_{mask}, 2D)` (reconstruction, then reference) for the
             masked-latent readout; or, with ``unpack_output``, a list of such dicts,
             one per sample.
@@ -336,6 +373,19 @@ class CAPOYO(nn.Module):
             output_readout_index=output_decoder_index,
             unpack_output=unpack_output,
         )
+
+        if self.frame_decoder is not None:
+            frame_id = self.readout.readout_specs[MOVIE_FRAME_READOUT].id
+            is_frame = output_decoder_index == frame_id
+            # flattened: torch_brain's stitcher pools only 1-D and 2-D values
+            frames = self.frame_decoder(queries[is_frame]).flatten(1)
+            if unpack_output:
+                sample_of_frame = torch.where(is_frame)[0]
+                for i, sample_output in enumerate(output):
+                    if bool((sample_of_frame == i).any()):
+                        sample_output[MOVIE_FRAME_READOUT] = frames[sample_of_frame == i]
+            elif len(frames):
+                output[MOVIE_FRAME_READOUT] = frames
 
         if self.masking is not None:
             if latent_mask is None:
@@ -467,6 +517,13 @@ class CAPOYO(nn.Module):
         missing = sorted(set(expected) - set(source))
         if missing:
             raise KeyError(f"{path} lacks trunk keys {missing}: is it a CAPOYO checkpoint?")
+        task_rows = expected["task_emb.weight"].shape[0]
+        if source["task_emb.weight"].shape[0] < task_rows:
+            # Modality ids are append-only: a registry that grew since stage 1 keeps the
+            # old ids, whose rows we take over; the new rows keep their initialisation.
+            grown = expected["task_emb.weight"].clone()
+            grown[: source["task_emb.weight"].shape[0]] = source["task_emb.weight"]
+            source["task_emb.weight"] = grown
         mismatched = [
             f"{key}: checkpoint {tuple(source[key].shape)} vs model {tuple(value.shape)}"
             for key, value in expected.items()

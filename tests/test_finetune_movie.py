@@ -1,0 +1,103 @@
+"""Stage 2 through torch_brain 0.1.2's stock train.py: the trunk from a stage-1 run, or none."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from poyocap_plugin.runs import find_run_outputs
+
+from conftest import write_calcium_session
+
+POYOCAP = str(Path(sys.executable).parent / "poyocap")
+TINY = ["model=capoyo_48k", "batch_size=8", "num_workers=0", "optim.base_lr=2e-4"]
+FRAMES_16x32 = [
+    "model.frame_decoder.height=16",
+    "model.frame_decoder.width=32",
+    "+model.frame_decoder.num_stages=4",
+]
+
+
+@pytest.fixture(scope="module")
+def movie_data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("movie")
+    for i in range(2):
+        write_calcium_session(
+            root, session_id=f"80000{i}", seed=i, natural_movie_repeats=4, movie_frames=10
+        )
+    template = root / "allen_brain_observatory_calcium" / "templates" / "natural_movie_one.h5"
+    template.parent.mkdir()
+    with h5py.File(template, "w") as f:
+        f["frames"] = np.random.default_rng(0).integers(0, 256, (10, 16, 32), dtype=np.uint8)
+    return root
+
+
+def train(config: str, data_root: Path, log_dir: Path, *overrides: str) -> str:
+    result = subprocess.run(
+        [
+            POYOCAP,
+            "train",
+            "--config-name",
+            config,
+            f"data_root={data_root}",
+            f"log_dir={log_dir}",
+            *TINY,
+            *overrides,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result.stdout + result.stderr
+
+
+def movie_test_metrics(log_dir: Path) -> dict[str, float]:
+    metrics = find_run_outputs(log_dir).test_metrics
+    ssim = {k: v for k, v in metrics.items() if k.endswith("MovieSSIM()/test")}
+    assert len(ssim) == 2  # one per recording
+    assert all(math.isfinite(v) and -1.0 <= v <= 1.0 for v in ssim.values())
+    return metrics
+
+
+@pytest.mark.slow
+def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_path):
+    train("poyocap_pretrain", movie_data_root, tmp_path / "stage1", "epochs=2")
+    stage1 = find_run_outputs(tmp_path / "stage1").best_checkpoint
+
+    log = train(
+        "poyocap_finetune_movie",
+        movie_data_root,
+        tmp_path / "stage2",
+        "epochs=2",
+        # quoted: Lightning's checkpoint names hold '=', which Hydra's override parser rejects
+        f"model.pretrained_trunk='{stage1}'",
+        *FRAMES_16x32,
+    )
+    assert f"Loaded the trunk (44 tensors) from {stage1}" in log
+    assert log.count("the perceptual term is OFF") == 1
+    movie_test_metrics(tmp_path / "stage2")
+    checkpoint = torch.load(
+        find_run_outputs(tmp_path / "stage2").best_checkpoint,
+        map_location="cpu",
+        weights_only=False,
+    )
+    model_cfg = checkpoint["hyper_parameters"]["model"]
+    assert model_cfg["pretrained_trunk"] == str(stage1)
+    assert model_cfg["frame_loss"]["perceptual_weights_path"] is None  # recorded: off
+    assert "model.frame_decoder.to_pixels.weight" in checkpoint["state_dict"]
+
+    log = train(
+        "poyocap_finetune_movie",
+        movie_data_root,
+        tmp_path / "scratch",
+        "epochs=1",
+        *FRAMES_16x32,
+    )
+    assert "Loaded the trunk" not in log
+    movie_test_metrics(tmp_path / "scratch")
