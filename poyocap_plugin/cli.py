@@ -78,10 +78,389 @@ def summary_command(log_dir: Path) -> None:
     except (FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"best checkpoint: {run.best_checkpoint}")
-    click.echo(f"last checkpoint: {run.last_checkpoint}")
+    click.echo(f"last checkpoint: {run.last_checkpoint}  (resume with ckpt_path=...)")
     click.echo(f"metrics:         {run.metrics_csv}")
     for name, value in sorted(run.test_metrics.items()):
         click.echo(f"  {name} = {value:.4f}")
+
+
+@cli.command("predictability")
+@click.argument("data_root", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("predictability"),
+    show_default=True,
+    help="Folder for predictability.json, cre_lines.csv, units.csv and predictability.png.",
+)
+@click.option(
+    "--brainset-id",
+    default="allen_brain_observatory_calcium",
+    show_default=True,
+    help="Brainset folder under DATA_ROOT.",
+)
+def predictability_command(data_root: Path, out_dir: Path, brainset_id: str) -> None:
+    """Report neuron predictability per Cre line and re-derive the knee thresholds.
+
+    Reads the per-neuron dF/F skewness and kurtosis the pipeline stored under DATA_ROOT,
+    prints per Cre line the neuron count, median and quartiles of both statistics and the
+    fraction predictable (paper thresholds 3.51 / 22.62), the Kneedle thresholds across
+    lines beside the paper's, and writes JSON, CSV and a PNG scatter plot.
+
+    \b
+    Examples:
+      poyocap predictability data/processed
+      poyocap predictability data/processed --out reports/predictability
+    """
+    from poyocap_plugin import predictability_report as reporting
+
+    try:
+        report = reporting.predictability_report(data_root, brainset_id=brainset_id)
+        paths = reporting.write_report(report, out_dir)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        raise click.ClickException(error.args[0] if error.args else str(error)) from error
+    columns = ["n_units", "skewness_median", "kurtosis_median", "fraction_predictable"]
+    click.echo(report.lines[columns + ["predictable_line"]].to_string(float_format="%.3f"))
+
+    def show(value: float | None) -> str:
+        return "not found" if value is None else f"{value:.3f}"
+
+    click.echo(
+        f"thresholds  paper: skewness {report.paper_skewness}, kurtosis {report.paper_kurtosis}"
+        f"  |  knee: skewness {show(report.knee_skewness)}, "
+        f"kurtosis {show(report.knee_kurtosis)}"
+    )
+    click.echo(f"predictable lines (paper thresholds): {list(report.predictable_lines_paper)}")
+    click.echo(f"predictable lines (knee thresholds):  {report.predictable_lines_knee}")
+    for path in paths.values():
+        click.echo(f"wrote {path}")
+
+
+@cli.command("datasets")
+@click.argument("data_root", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write dataset/<variant>_<stage>.yaml and curriculum.json into.",
+)
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    type=click.Choice(["poyocap", "from_scratch", "inhibitory_ssl", "reverse_ssl", "mixed_ssl"]),
+    default=(),
+    help="Curriculum variant to write (repeatable). Default: all five.",
+)
+@click.option(
+    "--criterion",
+    type=click.Choice(["statistics", "cre_line"]),
+    default="statistics",
+    show_default=True,
+    help="Classify neurons by their skewness/kurtosis, or by Cre line (the released code).",
+)
+@click.option(
+    "--skewness-threshold",
+    type=float,
+    default=3.51,
+    show_default=True,
+    help="Largest predictable dF/F skewness.",
+)
+@click.option(
+    "--kurtosis-threshold",
+    type=float,
+    default=22.62,
+    show_default=True,
+    help="Largest predictable dF/F kurtosis.",
+)
+@click.option(
+    "--predictable-line",
+    "predictable_lines",
+    multiple=True,
+    default=(),
+    help="A predictable Cre line, allensdk spelling (repeatable). "
+    "Default: Sst-IRES-Cre, Vip-IRES-Cre, Pvalb-IRES-Cre, Ntsr1-Cre_GN220.",
+)
+@click.option(
+    "--min-units",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Fewest selected neurons a session may contribute.",
+)
+@click.option(
+    "--mixed-fraction",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Fraction of each predictable line's subjects pretrained on in mixed_ssl.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the mixed_ssl subject split."
+)
+@click.option(
+    "--movie-window",
+    "movie_window_s",
+    type=float,
+    default=0.033,
+    show_default=True,
+    help="Window of the movie finetuning stage (s); must equal its model's sequence_length.",
+)
+@click.option(
+    "--exclude-too-few/--refuse-too-few",
+    default=False,
+    show_default=True,
+    help="Leave out sessions with fewer than --min-units selected neurons (recorded in "
+    "curriculum.json) instead of refusing to write.",
+)
+@click.option(
+    "--brainset-id",
+    default="allen_brain_observatory_calcium",
+    show_default=True,
+    help="Brainset folder under DATA_ROOT.",
+)
+def datasets_command(
+    data_root: Path,
+    out_dir: Path,
+    variants: tuple[str, ...],
+    criterion: str,
+    skewness_threshold: float,
+    kurtosis_threshold: float,
+    predictable_lines: tuple[str, ...],
+    min_units: int,
+    mixed_fraction: float,
+    seed: int,
+    movie_window_s: float,
+    exclude_too_few: bool,
+    brainset_id: str,
+) -> None:
+    """Write the curriculum's torch_brain dataset configs for the sessions under DATA_ROOT.
+
+    One plain-YAML config per variant and stage (pretrain, finetune_movie, finetune_dg) in
+    OUT/dataset/, each loaded and checked with torch_brain's Dataset; pretraining and
+    finetuning never share a subject. Train on them by adding OUT to Hydra's search path:
+    hydra.searchpath=[file://OUT].
+
+    \b
+    Examples:
+      poyocap datasets data/processed --out curriculum
+      poyocap datasets data/processed --out curriculum --variant poyocap --min-units 10
+      poyocap train --config-name <stage config> data_root=data/processed \\
+          'hydra.searchpath=[file://'$PWD'/curriculum]'
+    """
+    from poyocap_plugin import datasets
+    from poyocap_plugin.partitions import VARIANTS
+    from poyocap_plugin.predictability import PAPER_PREDICTABLE_CRE_LINES
+
+    try:
+        paths = datasets.write_dataset_configs(
+            data_root,
+            out_dir,
+            brainset_id=brainset_id,
+            variants=variants or VARIANTS,
+            criterion=criterion,
+            skewness_threshold=skewness_threshold,
+            kurtosis_threshold=kurtosis_threshold,
+            predictable_cre_lines=predictable_lines or PAPER_PREDICTABLE_CRE_LINES,
+            min_units=min_units,
+            mixed_fraction=mixed_fraction,
+            seed=seed,
+            on_too_few="exclude" if exclude_too_few else "error",
+            movie_window_s=movie_window_s,
+        )
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        raise click.ClickException(error.args[0] if error.args else str(error)) from error
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(f"wrote {Path(out_dir) / 'curriculum.json'}")
+    click.echo(f"use with: hydra.searchpath=[file://{Path(out_dir).resolve()}]")
+
+
+@cli.command("simulate")
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/raw"),
+    show_default=True,
+    help="brainsets raw root; files go to <out-dir>/allen_brain_observatory_calcium/"
+    "ophys_experiment_data/<experiment_id>.nwb.",
+)
+@click.option(
+    "--n-sessions", type=int, default=13, show_default=True, help="Number of sessions to write."
+)
+@click.option(
+    "--cre-line",
+    "cre_lines",
+    multiple=True,
+    default=(),
+    help="Cre line, allensdk spelling (repeatable; sessions cycle through them). "
+    "Default: all 13 lines.",
+)
+@click.option(
+    "--session-type",
+    "session_types",
+    multiple=True,
+    type=click.Choice(
+        ["three_session_A", "three_session_B", "three_session_C", "three_session_C2"]
+    ),
+    default=("three_session_A",),
+    show_default=True,
+    help="Session type (repeatable; sessions cycle through them).",
+)
+@click.option("--n-rois", type=int, default=20, show_default=True, help="ROIs per session.")
+@click.option(
+    "--duration",
+    type=click.Choice(["short", "full"]),
+    default="short",
+    show_default=True,
+    help="short: 3 repeats per grating condition, ~9 min per three_session_A session; "
+    "full: the real session lengths (~1 h).",
+)
+@click.option(
+    "--movie-size",
+    type=(int, int),
+    default=(304, 608),
+    show_default=True,
+    metavar="HEIGHT WIDTH",
+    help="Size (pixels) of natural movie one's template; the real movie is 304 x 608.",
+)
+@click.option(
+    "--template-seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed of the movie templates, shared by all sessions.",
+)
+@click.option(
+    "--eye-tracking/--no-eye-tracking",
+    default=True,
+    show_default=True,
+    help="Write pupil position and size.",
+)
+@click.option(
+    "--broken",
+    type=click.Choice(["none", "truncated", "unsplittable_epochs"]),
+    default="none",
+    show_default=True,
+    help="Write the last session broken: truncated (unreadable HDF5) or unsplittable_epochs "
+    "(allensdk raises EpochSeparationException).",
+)
+@click.option(
+    "--first-experiment-id",
+    type=int,
+    default=900_000_001,
+    show_default=True,
+    help="Experiment id of the first session; the others follow it.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sessions.")
+def simulate_command(
+    out_dir: Path,
+    n_sessions: int,
+    cre_lines: tuple[str, ...],
+    session_types: tuple[str, ...],
+    n_rois: int,
+    duration: str,
+    movie_size: tuple[int, int],
+    template_seed: int,
+    eye_tracking: bool,
+    broken: str,
+    first_experiment_id: int,
+    seed: int,
+) -> None:
+    """Write simulated Allen Brain Observatory ophys sessions as Allen NWB files.
+
+    The files have the 2016 Visual Coding layout that allensdk reads, so the
+    allen_brain_observatory_calcium pipeline prepares them like downloaded ones. The
+    predictable Cre lines (Sst, Vip, Pvalb, Ntsr1) fire densely with low dF/F skewness and
+    kurtosis, the others sparsely with heavy tails; every unit is tuned to grating direction
+    and temporal frequency and responds to natural movie one.
+
+    \b
+    Examples:
+      poyocap simulate --out-dir data/raw
+      poyocap simulate --out-dir data/raw --n-sessions 4 --cre-line Sst-IRES-Cre \\
+          --cre-line Cux2-CreERT2 --n-rois 50 --duration full
+      poyocap simulate --out-dir /tmp/raw --n-sessions 2 --movie-size 38 76 --broken truncated
+      brainsets prepare allen_brain_observatory_calcium --raw-dir data/raw \\
+          --processed-dir data/processed --use-raw-files
+    """
+    from poyocap_plugin import simulate
+
+    layout = simulate.SessionLayout.full() if duration == "full" else simulate.SessionLayout()
+    try:
+        paths = simulate.simulate_sessions(
+            out_dir=out_dir,
+            n_sessions=n_sessions,
+            cre_lines=cre_lines or simulate.CRE_LINES,
+            session_types=session_types,
+            n_rois=n_rois,
+            layout=layout,
+            movie_height=movie_size[0],
+            movie_width=movie_size[1],
+            template_seed=template_seed,
+            eye_tracking=eye_tracking,
+            broken=None if broken == "none" else broken,
+            first_experiment_id=first_experiment_id,
+            seed=seed,
+        )
+    except (ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from error
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(
+        f"prepare with: brainsets prepare allen_brain_observatory_calcium --raw-dir {out_dir} "
+        "--processed-dir <processed> --use-raw-files"
+    )
+
+
+@cli.command("render")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("renders"),
+    show_default=True,
+    help="Folder for the PNGs, one per recording.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Processed-data root, if not the one the run used.",
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "valid", "test"]),
+    default="test",
+    show_default=True,
+    help="Which split's frames to decode.",
+)
+@click.option(
+    "--frames", default=8, show_default=True, help="Frames per recording."
+)
+def render_command(
+    checkpoint: Path, out_dir: Path, data_root: Path | None, split: str, frames: int
+) -> None:
+    """Decode movie frames with a stage-2 CHECKPOINT; write true and decoded side by side.
+
+    \b
+    Examples:
+      poyocap render runs/poyocap_finetune_movie/lightning_logs/version_0/checkpoints/last.ckpt
+      poyocap render CKPT --out renders --split valid --frames 12
+    """
+    from poyocap_plugin.render import render_decoded_frames
+
+    try:
+        paths = render_decoded_frames(
+            checkpoint, out_dir, data_root=data_root, split=split, frames_per_recording=frames
+        )
+    except (FileNotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from error
+    for path in paths:
+        click.echo(path)
 
 
 def main() -> None:

@@ -9,7 +9,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from click.testing import CliRunner
+from PIL import Image
 
+from poyocap_plugin.cli import cli
 from poyocap_plugin.runs import find_run_outputs
 
 from conftest import write_calcium_session
@@ -91,6 +94,26 @@ def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_pa
     assert model_cfg["pretrained_trunk"] == str(stage1)
     assert model_cfg["frame_loss"]["perceptual_weights_path"] is None  # recorded: off
     assert "model.frame_decoder.to_pixels.weight" in checkpoint["state_dict"]
+
+    renders = tmp_path / "renders"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "render",
+            str(find_run_outputs(tmp_path / "stage2").best_checkpoint),
+            "--out",
+            str(renders),
+            "--frames",
+            "4",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    pngs = sorted(renders.glob("*.png"))
+    assert [p.name for p in pngs] == ["800000.png", "800001.png"]
+    for png in pngs:
+        with Image.open(png) as image:
+            image.verify()
+            assert image.format == "PNG" and image.size[0] > image.size[1]
 
     log = train(
         "poyocap_finetune_movie",

@@ -1,0 +1,276 @@
+"""The curriculum's torch_brain dataset configs, written as plain YAML from a processed brainset.
+
+Writes one torch_brain 0.1.2 dataset config per (variant, stage) of the partitions planned by
+:func:`poyocap_plugin.partitions.plan_curriculum` into
+``<out_dir>/dataset/<variant>_<stage>.yaml``: a Hydra config group, so the training configs
+pick one with ``dataset: <variant>_<stage>`` and the user adds the folder with one override,
+``hydra.searchpath=[file://<out_dir>]``. Stages: ``pretrain`` (drifting-grating direction,
+windows inside DG trials), ``finetune_movie`` (natural-movie-one frames, one window per
+frame) and ``finetune_dg`` (DG direction, Table 3's DG-accuracy column).
+
+Each group's ``config.neuron_selection`` names its population explicitly, so the YAML says
+what every session contributes, whatever the stage's :class:`NeuronSampler` defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from poyocap_plugin.neuron_sampler import CONFIG_KEY, Criterion, NeuronSampler
+from poyocap_plugin.partitions import (
+    VARIANTS,
+    StagePlan,
+    TooFew,
+    Variant,
+    plan_curriculum,
+)
+from poyocap_plugin.predictability import (
+    BRAINSET_ID,
+    PAPER_KURTOSIS_THRESHOLD,
+    PAPER_PREDICTABLE_CRE_LINES,
+    PAPER_SKEWNESS_THRESHOLD,
+    read_unit_statistics,
+)
+
+__all__ = [
+    "CONFIG_GROUP",
+    "DG_READOUT_ID",
+    "MOVIE_METRIC_TARGET",
+    "MOVIE_READOUT_ID",
+    "MOVIE_WINDOW_S",
+    "dataset_config",
+    "write_dataset_configs",
+]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_GROUP = "dataset"
+"""The Hydra config group (sub-folder of ``out_dir``) the configs are written to."""
+DG_READOUT_ID = "drifting_gratings_orientation"
+"""torch_brain's built-in 8-class drift-direction readout."""
+MOVIE_READOUT_ID = "natural_movie_one_image"
+"""The plugin's NM1 frame-reconstruction readout."""
+MOVIE_METRIC_TARGET = "poyocap_plugin.metrics.MovieSSIM"
+MOVIE_WINDOW_S = 0.033
+"""Default finetuning window (s): one 2-photon frame; must equal the model's sequence_length."""
+
+_DG_SAMPLING = "sampling_intervals = sampling_intervals & data.drifting_gratings.coalesce(0.3)\n"
+_MOVIE_SAMPLING = (
+    "from poyocap_plugin.frame_windows import frame_sampling_intervals\n"
+    "sampling_intervals = frame_sampling_intervals(data, sampling_intervals, window_s={window})\n"
+)
+_ABOUT = {
+    "poyocap": "POYO-CAP: pretrain on the predictable neurons of the predictable lines, "
+    "finetune on the unpredictable neurons of the other lines.",
+    "from_scratch": "From scratch (Table 3, 'train on all'): no pretraining; every neuron of "
+    "every line.",
+    "inhibitory_ssl": "Inhibitory-only SSL (Table 3): pretrain on the predictable neurons of "
+    "Sst, Vip and Pvalb; finetune as POYO-CAP.",
+    "reverse_ssl": "Reverse SSL (Table 3): pretrain on the unpredictable neurons of the "
+    "unpredictable lines, finetune on the predictable neurons of the predictable lines.",
+    "mixed_ssl": "Mixed SSL (Table 3): pretrain on the unpredictable lines plus a fraction of "
+    "the predictable lines' subjects; finetune on the other subjects of the predictable lines.",
+}
+
+
+def _readout(stage: str) -> dict[str, Any]:
+    if stage == "finetune_movie":
+        return {
+            "readout_id": MOVIE_READOUT_ID,
+            "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}],
+        }
+    return {
+        "readout_id": DG_READOUT_ID,
+        "metrics": [
+            {
+                "metric": {
+                    "_target_": "torchmetrics.Accuracy",
+                    "task": "multiclass",
+                    "num_classes": 8,
+                }
+            }
+        ],
+    }
+
+
+def dataset_config(
+    plan: StagePlan, *, brainset_id: str = BRAINSET_ID, movie_window_s: float = MOVIE_WINDOW_S
+) -> list[dict[str, Any]]:
+    """The torch_brain 0.1.2 dataset config of one stage, as plain data.
+
+    One entry per session group: ``selection`` lists its sessions, ``config`` carries the
+    group's ``neuron_selection``, the ``sampling_intervals_modifier`` that restricts windows
+    to the stage's stimulus and the ``multitask_readout``. DG stages sample inside the
+    drifting-grating trials; ``finetune_movie`` samples one window per natural-movie-one
+    frame (:func:`poyocap_plugin.frame_windows.frame_sampling_intervals`).
+
+    Args:
+        plan: The stage's plan.
+        brainset_id: The brainset folder under ``data_root``.
+        movie_window_s: Window of the movie stage (s); must equal the finetuning model's
+            ``sequence_length``.
+    """
+    if plan.stage == "finetune_movie":
+        sampling = _MOVIE_SAMPLING.format(window=movie_window_s)
+    else:
+        sampling = _DG_SAMPLING
+    return [
+        {
+            "selection": [{"brainset": brainset_id, "sessions": list(group.sessions)}],
+            "config": {
+                CONFIG_KEY: group.selection.to_config(),
+                "sampling_intervals_modifier": sampling,
+                "multitask_readout": [_readout(plan.stage)],
+            },
+        }
+        for group in plan.groups
+    ]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, with multi-line strings as literal blocks."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _header(plan: StagePlan, out_dir: Path) -> str:
+    n_sessions = sum(len(g.sessions) for g in plan.groups)
+    lines = [
+        f"{plan.name}: {plan.stage} dataset of the {plan.variant!r} curriculum variant.",
+        *textwrap.wrap(_ABOUT[plan.variant], width=90),
+        f"{n_sessions} sessions, {len(plan.subjects)} subjects; "
+        f"{len(plan.excluded)} sessions of these lines left out (see curriculum.json).",
+        "Written by `poyocap datasets`; plain YAML in torch_brain 0.1.2's dataset-config",
+        "schema, to read and edit. Use it with the stock trainer by adding this folder to",
+        "Hydra's search path (the training configs name it in their defaults):",
+        f"  hydra.searchpath=[file://{out_dir.resolve()}]",
+        f"or select it explicitly with  dataset={plan.name}",
+    ]
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_dataset_configs(
+    data_root: Path,
+    out_dir: Path,
+    *,
+    brainset_id: str = BRAINSET_ID,
+    variants: Sequence[Variant] = VARIANTS,
+    criterion: Criterion = "statistics",
+    skewness_threshold: float = PAPER_SKEWNESS_THRESHOLD,
+    kurtosis_threshold: float = PAPER_KURTOSIS_THRESHOLD,
+    predictable_cre_lines: Sequence[str] = PAPER_PREDICTABLE_CRE_LINES,
+    min_units: int = 1,
+    mixed_fraction: float = 0.5,
+    seed: int = 0,
+    on_too_few: TooFew = "error",
+    movie_window_s: float = MOVIE_WINDOW_S,
+) -> list[Path]:
+    """Plan the curriculum from ``data_root`` and write its dataset configs under ``out_dir``.
+
+    Writes ``<out_dir>/dataset/<variant>_<stage>.yaml`` for every planned stage and
+    ``<out_dir>/curriculum.json`` (settings, sessions, subjects, selected-neuron counts,
+    left-out sessions). Every written config is then loaded with torch_brain 0.1.2's
+    ``Dataset`` and checked with :meth:`NeuronSampler.check_dataset`. Files are written
+    under a temporary name and renamed.
+
+    Args:
+        data_root: The processed-data root.
+        out_dir: Where to write; created if needed.
+        brainset_id: The brainset folder under ``data_root``.
+        variants, criterion, skewness_threshold, kurtosis_threshold, predictable_cre_lines,
+        min_units, mixed_fraction, seed, on_too_few: As :func:`plan_curriculum`.
+        movie_window_s: Window of the movie stage (s), as :func:`dataset_config`.
+
+    Returns:
+        The written YAML files, in plan order.
+
+    Raises:
+        FileNotFoundError, KeyError, ValueError: From reading the brainset, from
+            :func:`plan_curriculum`, or from the check of a written config.
+    """
+    from torch_brain.data import Dataset  # heavy import, only needed for the check
+
+    if not (isinstance(movie_window_s, float) and movie_window_s > 0):
+        raise ValueError(f"movie_window_s must be a float > 0 (s), got {movie_window_s!r}")
+    stats = read_unit_statistics(data_root, brainset_id=brainset_id)
+    plan = plan_curriculum(
+        stats,
+        variants=variants,
+        criterion=criterion,
+        skewness_threshold=skewness_threshold,
+        kurtosis_threshold=kurtosis_threshold,
+        predictable_cre_lines=predictable_cre_lines,
+        min_units=min_units,
+        mixed_fraction=mixed_fraction,
+        seed=seed,
+        on_too_few=on_too_few,
+    )
+    out_dir = Path(out_dir)
+    group_dir = out_dir / CONFIG_GROUP
+    group_dir.mkdir(parents=True, exist_ok=True)
+    written, manifest = [], {}
+    for stage in plan.stages:
+        path = group_dir / f"{stage.name}.yaml"
+        body = yaml.dump(
+            dataset_config(stage, brainset_id=brainset_id, movie_window_s=movie_window_s),
+            Dumper=_Dumper,
+            sort_keys=False,
+            default_flow_style=False,
+        )
+        _write_text(path, _header(stage, out_dir) + body)
+        dataset = Dataset(str(data_root), config=str(path), split=None)
+        counts = NeuronSampler().check_dataset(dataset)
+        dataset._close_open_files()
+        written.append(path)
+        manifest[stage.name] = {
+            "variant": stage.variant,
+            "stage": stage.stage,
+            "file": str(path.relative_to(out_dir)),
+            "subjects": list(stage.subjects),
+            "groups": [
+                {
+                    CONFIG_KEY: group.selection.to_config(),
+                    "sessions": dict(zip(group.sessions, group.n_selected, strict=True)),
+                }
+                for group in stage.groups
+            ],
+            "excluded": stage.excluded,
+            "n_selected_neurons": sum(counts.values()),
+        }
+        logger.info("wrote %s (%d recordings)", path, len(counts))
+    _write_text(
+        out_dir / "curriculum.json",
+        json.dumps(
+            {
+                "brainset": brainset_id,
+                "settings": plan.settings | {"movie_window_s": movie_window_s},
+                "configs": manifest,
+            },
+            indent=2,
+        )
+        + "\n",
+    )
+    return written

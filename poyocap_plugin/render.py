@@ -1,0 +1,126 @@
+"""Pictures of what a stage-2 model decodes: true and decoded movie frames side by side."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["render_decoded_frames"]
+
+logger = logging.getLogger(__name__)
+
+_FRAME_READOUT = "natural_movie_one_image"
+
+
+def _load_run(checkpoint: Path, data_root: Path | None):
+    """Rebuild the model and the evaluation dataset of a train.py checkpoint."""
+    import hydra
+    from omegaconf import OmegaConf
+    from torch_brain.registry import MODALITY_REGISTRY
+    from torch_brain.transforms import Compose
+
+    import poyocap_plugin.modalities  # noqa: F401  (the registry the model was built with)
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if "hyper_parameters" not in state or "model" not in state["hyper_parameters"]:
+        raise ValueError(f"{checkpoint} is not a checkpoint of torch_brain's train.py")
+    cfg = OmegaConf.create(state["hyper_parameters"])
+    if data_root is not None:
+        cfg.data_root = str(data_root)
+    if "pretrained_trunk" in cfg.model:
+        cfg.model.pretrained_trunk = None  # the checkpoint holds the trained weights
+    model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
+    readouts = getattr(getattr(model, "readout", None), "readout_specs", {})
+    if _FRAME_READOUT not in readouts:
+        raise ValueError(
+            f"{checkpoint} is not a movie-decoding model: it has no {_FRAME_READOUT!r} "
+            f"readout (it has {sorted(readouts)})"
+        )
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    model.eval()
+    transforms = hydra.utils.instantiate(cfg.eval_transforms)
+    return model, cfg, Compose([*transforms, model.tokenize])
+
+
+def render_decoded_frames(
+    checkpoint: Path,
+    out_dir: Path,
+    *,
+    data_root: Path | None = None,
+    split: str = "test",
+    frames_per_recording: int = 8,
+) -> list[Path]:
+    """Write, per recording, a PNG grid of true (top) and decoded (bottom) movie frames.
+
+    The frames are ``frames_per_recording`` windows spread evenly over the recording's
+    ``split``, decoded by the model of a stage-2 checkpoint written by train.py (its
+    model, dataset and evaluation transforms are rebuilt from the checkpoint's config).
+
+    Args:
+        checkpoint: a stage-2 (movie) checkpoint of torch_brain's train.py.
+        out_dir: where the PNGs go, one per recording (``<session>.png``).
+        data_root: the processed-data root, if not the one the run used.
+        split: ``"train"``, ``"valid"`` or ``"test"``.
+        frames_per_recording: how many frames to show per recording.
+
+    Returns:
+        The PNG paths.
+
+    Raises:
+        FileNotFoundError: if ``checkpoint`` does not exist.
+        ValueError: if it is not a movie-decoding checkpoint of train.py.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from torch_brain.data import Dataset, collate
+    from torch_brain.data.dataset import DatasetIndex
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be 'train', 'valid' or 'test'; got {split!r}")
+    model, cfg, transform = _load_run(checkpoint, data_root)
+    dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split=split, transform=transform)
+    dataset.disable_data_leakage_check()
+    height, width = model.frame_decoder.height, model.frame_decoder.width
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    written = []
+    for recording_id, intervals in dataset.get_sampling_intervals().items():
+        starts = np.asarray(intervals.start)
+        if len(starts) == 0:
+            continue
+        chosen = starts[np.linspace(0, len(starts) - 1, frames_per_recording).round().astype(int)]
+        chosen = np.unique(chosen)
+        batch = collate(
+            [dataset[DatasetIndex(recording_id, s, s + model.sequence_length)] for s in chosen]
+        )
+        with torch.no_grad():
+            decoded = model(**batch["model_inputs"])[_FRAME_READOUT]
+        true = batch["target_values"][_FRAME_READOUT]
+        figure, axes = plt.subplots(2, len(chosen), figsize=(2.2 * len(chosen), 2.6), squeeze=False)
+        for column in range(len(chosen)):
+            for row, (label, frames) in enumerate((("true", true), ("decoded", decoded))):
+                axis = axes[row, column]
+                axis.imshow(
+                    frames[column].reshape(height, width).numpy(), cmap="gray", vmin=0, vmax=255
+                )
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if column == 0:
+                    axis.set_ylabel(label)
+        figure.suptitle(f"{recording_id} ({split})", fontsize=9)
+        figure.tight_layout()
+        path = out_dir / f"{recording_id.split('/')[-1]}.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+        logger.info("Wrote %s", path)
+    return written
