@@ -438,9 +438,7 @@ def simulate_command(
     show_default=True,
     help="Which split's frames to decode.",
 )
-@click.option(
-    "--frames", default=8, show_default=True, help="Frames per recording."
-)
+@click.option("--frames", default=8, show_default=True, help="Frames per recording.")
 def render_command(
     checkpoint: Path, out_dir: Path, data_root: Path | None, split: str, frames: int
 ) -> None:
