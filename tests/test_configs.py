@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from torch_brain.data import Dataset
 
 from poyocap_plugin import trainer
+from poyocap_plugin.datasets import write_dataset_configs
 
 CONFIGS = Path(str(resources.files("poyocap_plugin") / "configs"))
 PRIMARY = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
@@ -35,9 +36,26 @@ def test_configs_exist():
     assert "poyocap_smoke" in PRIMARY and MODELS and DATASETS
 
 
+@pytest.fixture(scope="module")
+def curriculum_configs(curriculum_data_root, tmp_path_factory) -> Path:
+    """The curriculum's dataset configs, as `poyocap datasets` writes them."""
+    out = tmp_path_factory.mktemp("curriculum_configs")
+    write_dataset_configs(curriculum_data_root, out)
+    return out
+
+
 @pytest.mark.parametrize("name", PRIMARY)
-def test_primary_config_composes_and_instantiates(name, stock_config_dir, tiny_data_root):
-    cfg = compose(config_name=name, overrides=[f"data_root={tiny_data_root}"])
+def test_primary_config_composes_and_instantiates(
+    name, stock_config_dir, curriculum_data_root, curriculum_configs
+):
+    # the one documented override that points the stage configs at the partitions
+    cfg = compose(
+        config_name=name,
+        overrides=[
+            f"data_root={curriculum_data_root}",
+            f"hydra.searchpath=[file://{curriculum_configs}]",
+        ],
+    )
     assert cfg.wandb.enable is False  # nothing requires an account or network
     model = hydra.utils.instantiate(cfg.model, readout_specs=torch_brain.MODALITY_REGISTRY)
     assert isinstance(model.sequence_length, float)

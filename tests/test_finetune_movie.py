@@ -19,6 +19,10 @@ from conftest import write_calcium_session
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 TINY = ["model=capoyo_48k", "batch_size=8", "num_workers=0", "optim.base_lr=2e-4"]
+EVERY_SESSION = {
+    "poyocap_pretrain": "dataset=allen_calcium_dg_orientation",
+    "poyocap_finetune_movie": "dataset=allen_calcium_nm1_frames",
+}
 FRAMES_16x32 = [
     "model.frame_decoder.height=16",
     "model.frame_decoder.width=32",
@@ -50,6 +54,7 @@ def train(config: str, data_root: Path, log_dir: Path, *overrides: str) -> str:
             f"data_root={data_root}",
             f"log_dir={log_dir}",
             *TINY,
+            EVERY_SESSION[config],
             *overrides,
         ],
         capture_output=True,

@@ -13,7 +13,13 @@ from poyocap_plugin.models import CAPOYO
 from poyocap_plugin.runs import find_run_outputs
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
-TINY = ["model=capoyo_48k", "batch_size=8", "num_workers=0", "optim.base_lr=2e-4"]
+TINY = [
+    "model=capoyo_48k",
+    "batch_size=8",
+    "num_workers=0",
+    "optim.base_lr=2e-4",
+    "dataset=allen_calcium_dg_orientation",  # every session (no curriculum partition)
+]
 
 
 def pretrain(data_root: Path, log_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
