@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch_brain.nn.loss import Loss
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO, check_aspect_ratio, unflatten_frames
+from poyocap_plugin.ssim import SSIMWindow
 
 __all__ = [
     "MaskedLatentL1Loss",
@@ -383,40 +383,13 @@ class SSIMLoss(_FrameLoss):
         frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
         super().__init__(frame_aspect_ratio=frame_aspect_ratio)
-        if not (isinstance(kernel_size, int) and kernel_size > 0 and kernel_size % 2 == 1):
-            raise ValueError(
-                f"ssim kernel_size must be a positive odd integer; got {kernel_size!r}"
-            )
-        for key, value in (("sigma", sigma), ("k1", k1), ("k2", k2)):
-            if not value > 0:
-                raise ValueError(f"ssim {key} must be > 0; got {value!r}")
-        self.kernel_size, self.sigma, self.k1, self.k2 = kernel_size, sigma, k1, k2
+        self.window = SSIMWindow(kernel_size=kernel_size, sigma=sigma, k1=k1, k2=k2)
 
     def per_image(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        height, width = input.shape[1:]
-        if min(height, width) < self.kernel_size:
-            raise ValueError(
-                f"SSIMLoss needs frames of at least kernel_size={self.kernel_size} pixels a "
-                f"side; got {height}x{width}. Use larger frames or a smaller kernel_size."
-            )
-        similarity = structural_similarity_index_measure(
-            input[:, None],
-            target[:, None],
-            gaussian_kernel=True,
-            sigma=self.sigma,
-            kernel_size=self.kernel_size,
-            reduction="none",
-            data_range=1.0,
-            k1=self.k1,
-            k2=self.k2,
-        )
-        return 1.0 - similarity
+        return 1.0 - self.window.per_frame(input, target, data_range=1.0, name="SSIMLoss")
 
     def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, sigma={self.sigma}, k1={self.k1}, k2={self.k2}, "
-            f"{super().extra_repr()}"
-        )
+        return f"{self.window}, {super().extra_repr()}"
 
 
 class _AlexNetStem(nn.Module):

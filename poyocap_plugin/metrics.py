@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import torch
 from torchmetrics import Metric
-from torchmetrics.functional.image import structural_similarity_index_measure
 
 from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO, check_aspect_ratio, unflatten_frames
+from poyocap_plugin.ssim import SSIMWindow
 
 __all__ = ["MovieSSIM", "MoviePSNR", "PixelCorrelation"]
 
@@ -125,31 +125,10 @@ class MovieSSIM(_PerFrameMean):
         frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
         super().__init__(frame_aspect_ratio=frame_aspect_ratio)
-        if not (isinstance(kernel_size, int) and kernel_size > 0 and kernel_size % 2 == 1):
-            raise ValueError(f"kernel_size must be a positive odd integer; got {kernel_size!r}")
-        for key, value in (("sigma", sigma), ("k1", k1), ("k2", k2)):
-            if not value > 0:
-                raise ValueError(f"{key} must be > 0; got {value!r}")
-        self.kernel_size, self.sigma, self.k1, self.k2 = kernel_size, sigma, k1, k2
+        self.window = SSIMWindow(kernel_size=kernel_size, sigma=sigma, k1=k1, k2=k2)
 
     def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        height, width = preds.shape[1:]
-        if min(height, width) < self.kernel_size:
-            raise ValueError(
-                f"MovieSSIM needs frames of at least kernel_size={self.kernel_size} pixels a "
-                f"side; got {height}x{width}"
-            )
-        return structural_similarity_index_measure(
-            preds[:, None],
-            target[:, None],
-            gaussian_kernel=True,
-            sigma=self.sigma,
-            kernel_size=self.kernel_size,
-            reduction="none",
-            data_range=PIXEL_DATA_RANGE,
-            k1=self.k1,
-            k2=self.k2,
-        )
+        return self.window.per_frame(preds, target, data_range=PIXEL_DATA_RANGE, name="MovieSSIM")
 
 
 class MoviePSNR(_PerFrameMean):

@@ -20,27 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from poyocap_plugin.predictability import ALLEN_CRE_LINES, PAPER_PREDICTABLE_CRE_LINES
 from poyocap_plugin.simulate.timeline import Schedule
 
-CRE_LINES = (
-    "Cux2-CreERT2",
-    "Emx1-IRES-Cre",
-    "Fezf2-CreER",
-    "Nr5a1-Cre",
-    "Ntsr1-Cre_GN220",
-    "Pvalb-IRES-Cre",
-    "Rbp4-Cre_KL100",
-    "Rorb-IRES2-Cre",
-    "Scnn1a-Tg3-Cre",
-    "Slc17a7-IRES2-Cre",
-    "Sst-IRES-Cre",
-    "Tlx3-Cre_PL56",
-    "Vip-IRES-Cre",
-)
-"""The 13 Cre lines of the Allen Brain Observatory, spelled as allensdk reports them."""
-
-PREDICTABLE_CRE_LINES = ("Ntsr1-Cre_GN220", "Pvalb-IRES-Cre", "Sst-IRES-Cre", "Vip-IRES-Cre")
-"""Lines whose dF/F the paper finds predictable (skewness <= 3.51 and kurtosis <= 22.62)."""
+# The simulator writes the real lines and makes the paper's predictable ones predictable.
+CRE_LINES = ALLEN_CRE_LINES
+PREDICTABLE_CRE_LINES = PAPER_PREDICTABLE_CRE_LINES
 
 _RF_GRID = (19, 38)  # receptive fields live on a coarse (rows, cols) grid over any template
 
