@@ -1,248 +1,283 @@
-"""Training-step speed and memory: CAPOYO stage 1 vs torch_brain's CalciumPOYOPlus.
+"""Training-step speed and memory: CAPOYO stage 1 and stage 2 vs torch_brain's CalciumPOYOPlus.
 
-Both models get the same batches (the same windows, each tokenized by its own model) and
-the same step as torch_brain 0.1.2's train.py: forward, the readouts' losses, backward,
-and SparseLamb with train.py's two parameter groups. Each (model, size) runs in its own
-process, so the peak resident memory it reports is its own.
+Both models get the same windows of the same simulated brainset (read through torch_brain's
+``Dataset``, the same seeded ``UnitDropout`` draws, each window tokenized by its own model)
+and the same step as torch_brain 0.1.2's train.py: forward, the readouts' losses
+(``spec.loss_fn(output, target, weights)``), backward, and SparseLamb with train.py's two
+parameter groups, the whole forward and loss under autocast with ``precision="bf16"``.
 
-    python benchmarks/bench_train_step.py                      # CPU, sizes 48k and 1.2M
-    python benchmarks/bench_train_step.py --device cuda --sizes 114M --precision bf16
-    python benchmarks/bench_train_step.py --out results.json
+Stage 1: ``CAPOYO`` with 50 % causal latent masking and 0.01 x DG vs ``CalciumPOYOPlus`` on
+1.9 s DG windows. Stage 2: ``CAPOYO`` with the frame decoder and ``CAPFrameLoss`` vs
+``CalciumPOYOPlus`` decoding torch_brain's ``natural_movie_one_frame`` class on the same
+one-frame windows; ``frame_decoder`` is the decoder's own step (decoder + loss + backward +
+its optimizer, on the decoded queries), reported separately.
 
-Reported per model: median step time (s) over --steps timed steps after --warmup steps,
-steps/s, input tokens/s, and peak memory (CPU: max RSS of the process in MiB; CUDA:
-torch.cuda.max_memory_allocated in MiB). The ratio is CAPOYO / CalciumPOYOPlus step time;
-stage 1 runs the processor twice, so the expected ratio is below about 1.8.
+Timing: all models live in one process and their steps alternate (A, B, A, B, ...), so load
+on a shared machine hits every model alike; each figure is the median over ``steps`` steps
+after ``warmup`` steps, with the spread (min, max). On the CPU the benchmark pins
+``torch.set_num_threads`` (1 by default): with more OpenMP threads than free cores, a step
+waits on descheduled threads and its time varies tenfold (see docs/benchmarks.md).
+
+Memory: CUDA, ``torch.cuda.max_memory_allocated`` around each model's own steps; CPU, the
+peak RSS of a separate process that builds one model and runs ``warmup`` steps.
+FLOPs: ``torch.utils.flop_counter`` over one step with attention on PyTorch's math kernel
+(which the counter sees), so achieved TFLOP/s are comparable across kernels.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing
-import platform
 import resource
 import statistics
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import h5py
 import numpy as np
+import torch
+from _brainset import STAGE1_WINDOW_S, STAGE2_WINDOW_S, open_dataset, sample_windows
+from _models import attention_backend, build_capoyo, build_stock, sparse_and_dense
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+from torch_brain.data import collate
+from torch_brain.optim import SparseLamb
+from torch_brain.transforms import Compose, UnitDropout
 
-SIZES = ("48k", "1.2M", "32M", "114M", "319M")  # the shipped model/capoyo_<size>.yaml
-WINDOW_S = 1.9
-LATENT_STEP_S = 0.2375
-SAMPLING_RATE_HZ = 30.0
+from poyocap_plugin.movie import TEMPLATE_DATASET, TEMPLATE_RELATIVE_PATH, MovieFrameTargets
+
+WINDOW_S = {"stage1": STAGE1_WINDOW_S, "stage2": STAGE2_WINDOW_S}
+# The shipped stage configs' UnitDropout (poyocap_pretrain.yaml, poyocap_finetune_movie.yaml).
+UNIT_DROPOUT = dict(
+    field="calcium_traces.df_over_f", min_units=10, mode_units=50, max_units=300, tail_right=100
+)
 
 
-def _window(rng: np.random.Generator, index: int, num_units: int):
-    from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
+def _to(tree, device: str):
+    if isinstance(tree, dict):
+        return {k: _to(v, device) for k, v in tree.items()}
+    return tree.to(device) if torch.is_tensor(tree) else tree
 
-    frames = int(WINDOW_S * SAMPLING_RATE_HZ)
-    return Data(
-        session=Data(id="bench/session"),
-        units=ArrayDict(id=np.array([f"bench/session/unit_{i}" for i in range(num_units)])),
-        calcium_traces=RegularTimeSeries(
-            df_over_f=rng.standard_normal((frames, num_units)).astype(np.float32),
-            sampling_rate=SAMPLING_RATE_HZ,
-            domain_start=0.0,
-        ),
-        drifting_gratings=Interval(
-            start=np.array([0.0]),
-            end=np.array([WINDOW_S]),
-            timestamps=np.array([WINDOW_S / 2]),
-            orientation_id=np.array([index % 8]),
-            timekeys=["start", "end", "timestamps"],
-        ),
-        config={"multitask_readout": [{"readout_id": "drifting_gratings_orientation"}]},
-        domain=Interval(start=np.array([0.0]), end=np.array([WINDOW_S])),
+
+def _batch(dataset, model, windows, transforms, *, seed: int, device: str) -> dict:
+    """Tokenize ``windows`` with ``model`` after ``transforms`` and the seeded UnitDropout."""
+    np.random.seed(seed)  # UnitDropout draws its permutation from the global RNG
+    dataset.transform = Compose(
+        [*transforms, UnitDropout(**UNIT_DROPOUT, seed=seed), model.tokenize]
     )
+    return _to(collate([dataset[w] for w in windows]), device)
 
 
-def _size_config(size: str) -> dict:
-    """The keyword arguments of the shipped ``model/capoyo_<size>.yaml`` (both models take them)."""
-    from importlib import resources
-
-    from omegaconf import OmegaConf
-
-    path = resources.files("poyocap_plugin") / "configs" / "model" / f"capoyo_{size}.yaml"
-    config = OmegaConf.to_container(OmegaConf.load(str(path)))
-    config.pop("_target_")
-    return config
-
-
-def _build(model_name: str, size: str, device: str):
-    import torch_brain
-    from torch_brain.models import CalciumPOYOPlus
-
-    import poyocap_plugin.modalities  # noqa: F401
-    from poyocap_plugin.models import CAPOYO
-    from poyocap_plugin.nn import LatentMasking
-
-    common = dict(
-        sequence_length=WINDOW_S,
-        latent_step=LATENT_STEP_S,
-        readout_specs=torch_brain.MODALITY_REGISTRY,
-        **_size_config(size),
-    )
-    if model_name == "CAPOYO":
-        return CAPOYO(
-            readouts={"drifting_gratings_orientation": 0.01},
-            masking=LatentMasking(dim=common["dim"]),
-            **common,
-        )
-    return CalciumPOYOPlus(**common)
-
-
-def _measure(model_name, size, device, precision, batch_size, num_units, warmup, steps, queue):
-    import torch
-    from torch_brain.data import collate
-    from torch_brain.optim import SparseLamb
-
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    model = _build(model_name, size, device)
-    windows = [_window(rng, i, num_units) for i in range(batch_size)]
-    model.unit_emb.initialize_vocab(list(windows[0].units.id))
-    model.session_emb.initialize_vocab(["bench/session"])
-    model = model.to(device)
-    batch = collate([model.tokenize(w) for w in windows])
-
-    def to_device(tree):
-        if isinstance(tree, dict):
-            return {k: to_device(v) for k, v in tree.items()}
-        return tree.to(device) if torch.is_tensor(tree) else tree
-
-    batch = to_device(batch)
-    sparse = [
-        *model.unit_emb.parameters(),
-        *model.session_emb.parameters(),
-        *model.readout.parameters(),
-    ]
-    dense = [
-        p
-        for n, p in model.named_parameters()
-        if not any(word in n for word in ("unit_emb", "session_emb", "readout"))
-    ]
-    optimizer = SparseLamb([{"params": sparse, "sparse": True}, {"params": dense}], lr=1e-4)
+def _train_step(model, batch, autocast) -> Callable[[], None]:
+    optimizer = SparseLamb(sparse_and_dense(model), lr=1e-4)
     specs = model.readout.readout_specs
-    autocast = torch.autocast(
-        device_type="cuda" if device.startswith("cuda") else "cpu",
-        dtype=torch.bfloat16,
-        enabled=precision == "bf16",
-    )
 
-    def step():
+    def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast:
-            output = model(**batch["model_inputs"])
+            output = model(**batch["model_inputs"], unpack_output=False)
             loss = sum(
                 specs[name].loss_fn(
-                    out.float(), batch["target_values"][name], batch["target_weights"][name]
+                    out, batch["target_values"][name], batch["target_weights"][name]
                 )
                 for name, out in output.items()
             )
         loss.backward()
         optimizer.step()
 
-    for _ in range(warmup):
-        step()
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    if device.startswith("cuda"):
-        peak_mib = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    median = statistics.median(times)
-    tokens = int(batch["model_inputs"]["input_mask"].sum())
-    queue.put(
-        dict(
-            model=model_name,
-            size=size,
-            step_s=median,
-            steps_per_s=1 / median,
-            tokens_per_s=tokens / median,
-            peak_mib=peak_mib,
-            params=sum(p.numel() for n, p in model.named_parameters()),
-        )
-    )
+    return step
 
 
-def run(args) -> dict:
-    context = multiprocessing.get_context("spawn")
-    rows = []
-    for size in args.sizes:
-        for model_name in ("CalciumPOYOPlus", "CAPOYO"):
-            queue = context.Queue()
-            process = context.Process(
-                target=_measure,
-                args=(
-                    model_name,
-                    size,
-                    args.device,
-                    args.precision,
-                    args.batch_size,
-                    args.units,
-                    args.warmup,
-                    args.steps,
-                    queue,
-                ),
-            )
-            process.start()
-            rows.append(queue.get())
-            process.join()
-            if process.exitcode:
-                raise RuntimeError(f"{model_name} {size} failed (exit {process.exitcode})")
-    ratios = {
-        size: next(r for r in rows if r["model"] == "CAPOYO" and r["size"] == size)["step_s"]
-        / next(r for r in rows if r["model"] == "CalciumPOYOPlus" and r["size"] == size)["step_s"]
-        for size in args.sizes
+def _decoder_step(model, batch, autocast, device: str) -> Callable[[], None]:
+    """The frame decoder's own step: the part of stage 2 that CalciumPOYOPlus lacks."""
+    from poyocap_plugin.models.capoyo import MOVIE_FRAME_READOUT
+
+    decoder = model.frame_decoder
+    spec = model.readout.readout_specs[MOVIE_FRAME_READOUT]
+    target = batch["target_values"][MOVIE_FRAME_READOUT]
+    weights = batch["target_weights"][MOVIE_FRAME_READOUT]
+    queries = torch.randn(len(target), model.dim, device=device, requires_grad=True)
+    optimizer = SparseLamb([{"params": list(decoder.parameters())}], lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        queries.grad = None
+        with autocast:
+            loss = spec.loss_fn(decoder(queries).flatten(1), target, weights)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _setup(
+    root: Path,
+    stage: str,
+    size: str,
+    device: str,
+    precision: str,
+    batch_size: int,
+    seed: int,
+    only: str | None = None,
+):
+    """The stage's models and their step functions, on the same windows.
+
+    With ``only``, builds just that model (``"frame_decoder"``: CAPOYO), for its memory.
+    """
+    window_s = WINDOW_S[stage]
+    stock_data = open_dataset(root, stage=stage, path="stock")
+    plugin_data = open_dataset(root, stage=stage, path="plugin")
+    windows = sample_windows(stock_data, window_s=window_s, count=batch_size, seed=seed)
+    template = root / TEMPLATE_RELATIVE_PATH
+    with h5py.File(template, "r") as f:
+        frame_size = tuple(f[TEMPLATE_DATASET].shape[1:])  # decode at the stored size
+    models = {
+        "CalciumPOYOPlus": (lambda: build_stock(stage, size, window_s), stock_data, []),
+        "CAPOYO": (
+            lambda: build_capoyo(stage, size, window_s, frame_size),
+            plugin_data,
+            [MovieFrameTargets(template_path=template, height=frame_size[0], width=frame_size[1])]
+            if stage == "stage2"
+            else [],
+        ),
     }
-    return dict(
-        benchmark="train_step",
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        units=args.units,
-        window_s=WINDOW_S,
-        host=platform.node(),
-        python=sys.version.split()[0],
-        rows=rows,
-        capoyo_over_stock_step_time=ratios,
+    autocast = torch.autocast(
+        device_type="cuda" if device.startswith("cuda") else "cpu",
+        dtype=torch.bfloat16,
+        enabled=precision == "bf16",
     )
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="32", choices=["32", "bf16"])
-    parser.add_argument("--sizes", nargs="+", default=["48k", "1.2M"], choices=SIZES)
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per step")
-    parser.add_argument("--units", type=int, default=60, help="neurons per window")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=15, help="timed steps (median)")
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
-    args = parser.parse_args(argv)
-    result = run(args)
-    header = ("size", "model", "step (s)", "steps/s", "tokens/s", "peak MiB")
-    print("{:>6} {:>16} {:>9} {:>8} {:>10} {:>9}".format(*header))
-    for r in result["rows"]:
-        print(
-            f"{r['size']:>6} {r['model']:>16} {r['step_s']:9.4f} {r['steps_per_s']:8.2f} "
-            f"{r['tokens_per_s']:10.0f} {r['peak_mib']:9.0f}"
+    steps, info = {}, {}
+    torch.manual_seed(seed)
+    for name, (build, dataset, transforms) in models.items():
+        if only is not None and name != ("CAPOYO" if only == "frame_decoder" else only):
+            continue
+        model = build()
+        model.unit_emb.initialize_vocab(dataset.get_unit_ids())
+        model.session_emb.initialize_vocab(dataset.get_session_ids())
+        model = model.to(device).train()
+        batch = _batch(dataset, model, windows, transforms, seed=seed, device=device)
+        steps[name] = _train_step(model, batch, autocast)
+        info[name] = dict(
+            model=model,
+            tokens=int(batch["model_inputs"]["input_mask"].sum()),
+            params=sum(p.numel() for p in model.parameters()),
         )
-    for size, ratio in result["capoyo_over_stock_step_time"].items():
-        print(f"CAPOYO / CalciumPOYOPlus step time at {size}: {ratio:.2f}")
-    if args.out:
-        args.out.write_text(json.dumps(result, indent=2))
+        if name == "CAPOYO" and stage == "stage2":
+            steps["frame_decoder"] = _decoder_step(model, batch, autocast, device)
+            info["frame_decoder"] = dict(
+                model=model.frame_decoder,
+                tokens=0,
+                params=sum(p.numel() for p in model.frame_decoder.parameters()),
+            )
+    return steps, info
+
+
+def _count_flops(step: Callable[[], None], model: torch.nn.Module) -> int:
+    """FLOPs of one step, attention on the math kernel (counted) instead of xformers."""
+    modules = [m for m in model.modules() if getattr(m, "use_xformers", False)]
+    for m in modules:
+        m.use_xformers = False
+    try:
+        with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH):
+            step()
+    finally:
+        for m in modules:
+            m.use_xformers = True
+    return counter.get_total_flops()
+
+
+def _peak_rss_child(root, stage, size, precision, batch_size, seed, warmup, name, queue) -> None:
+    torch.set_num_threads(1)
+    steps, _ = _setup(root, stage, size, "cpu", precision, batch_size, seed, only=name)
+    for _ in range(warmup):
+        steps[name]()
+    queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def _cpu_peak_mib(root, stage, size, precision, batch_size, seed, warmup, name) -> float:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    args = (root, stage, size, precision, batch_size, seed, max(warmup, 1), name, queue)
+    process = context.Process(target=_peak_rss_child, args=args)
+    process.start()
+    peak = queue.get()
+    process.join()
+    if process.exitcode:
+        raise RuntimeError(
+            f"the memory run of {name} ({stage}, {size}) exited with {process.exitcode}"
+        )
+    return peak
+
+
+def run_train_step(
+    *,
+    root: Path,
+    stage: str,
+    size: str,
+    device: str = "cpu",
+    precision: str = "32",
+    batch_size: int = 8,
+    warmup: int = 3,
+    steps: int = 15,
+    seed: int = 0,
+    memory: bool = True,
+) -> dict:
+    """Median step time, tokens/s, TFLOP/s and peak memory of each model of one stage."""
+    step_fns, info = _setup(root, stage, size, device, precision, batch_size, seed)
+    cuda = device.startswith("cuda")
+    flops = {name: _count_flops(fn, info[name]["model"]) for name, fn in step_fns.items()}
+    for fn in step_fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in step_fns}
+    peak = dict.fromkeys(step_fns, 0.0)
+    for _ in range(steps):
+        for name, fn in step_fns.items():  # interleaved: A, B, A, B, ...
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            fn()
+            if cuda:
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+            if cuda:
+                peak[name] = max(peak[name], torch.cuda.max_memory_allocated() / 2**20)
+    if memory and not cuda:
+        for name in step_fns:
+            peak[name] = _cpu_peak_mib(root, stage, size, precision, batch_size, seed, warmup, name)
+    rows = {}
+    for name, series in times.items():
+        median = statistics.median(series)
+        rows[name] = dict(
+            step_s=median,
+            step_s_min=min(series),
+            step_s_max=max(series),
+            steps_per_s=1.0 / median,
+            input_tokens=info[name]["tokens"],
+            tokens_per_s=info[name]["tokens"] / median,
+            flops_per_step=flops[name],
+            tflops_per_s=flops[name] / median / 1e12,
+            peak_mib=peak[name] if (memory or cuda) else None,
+            params=info[name]["params"],
+            attention=attention_backend(info[name]["model"], device),
+        )
+    stock = rows["CalciumPOYOPlus"]["step_s"]
+    result = dict(
+        stage=stage, size=size, rows=rows, capoyo_over_stock=rows["CAPOYO"]["step_s"] / stock
+    )
+    if "frame_decoder" in rows:
+        result["capoyo_over_stock_plus_decoder"] = rows["CAPOYO"]["step_s"] / (
+            stock + rows["frame_decoder"]["step_s"]
+        )
+    return result
+
+
+def main() -> None:
+    """Run only the training-step benchmark (``run_all.py`` runs every benchmark)."""
+    from run_all import main as run_all_main
+
+    run_all_main(["--only", "train_step"])
 
 
 if __name__ == "__main__":

@@ -45,8 +45,15 @@ def trainer_command(sdist: Path | None) -> None:
     "train",
     context_settings=dict(ignore_unknown_options=True, allow_extra_args=True),
 )
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Check the composed config (paths, sessions, readouts, model, transforms, one "
+    "batch) before train.py starts; a failure exits with code 2.",
+)
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-def train_command(overrides: tuple[str, ...]) -> None:
+def train_command(check: bool, overrides: tuple[str, ...]) -> None:
     """Run the stock torch_brain POYO+ train.py, unchanged, with Hydra OVERRIDES.
 
     Everything after `train` goes to train.py as it is. The plugin's configs are on
@@ -56,12 +63,26 @@ def train_command(overrides: tuple[str, ...]) -> None:
     Examples:
       poyocap train --config-name poyocap_smoke data_root=data/processed
       poyocap train --config-name poyocap_smoke epochs=5 num_workers=2
+      poyocap train --no-check --config-name poyocap_pretrain data_root=data/processed
     """
+    from poyocap_plugin.preflight import PreflightError
+
     try:
-        code = _trainer.run_trainer(list(overrides))
+        code = _trainer.run_trainer(list(overrides), check=check)
+    except PreflightError as error:
+        raise _ConfigError(str(error)) from error
     except (RuntimeError, ValueError, FileNotFoundError) as error:
         raise click.ClickException(str(error)) from error
     raise SystemExit(code)
+
+
+class _ConfigError(click.ClickException):
+    """A configuration the preflight rejected: exit code 2, like a usage error."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return f"configuration check failed, train.py was not started:\n{self.message}"
 
 
 @cli.command("summary")
@@ -459,6 +480,313 @@ def render_command(
         raise click.ClickException(str(error)) from error
     for path in paths:
         click.echo(path)
+
+
+def _curriculum_options(command):
+    """The options `curriculum` and `table3` share: data, run sizes, seeds."""
+    options = [
+        click.option(
+            "--data-root",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="An existing processed-data root (from `brainsets prepare`). "
+            "Exclusive with --simulate.",
+        ),
+        click.option(
+            "--simulate",
+            "simulate_data",
+            is_flag=True,
+            default=False,
+            help="Simulate a small Allen-format dataset and prepare it with `brainsets "
+            "prepare` into OUT_DIR/data.",
+        ),
+        click.option(
+            "--sim-sessions",
+            type=int,
+            default=4,
+            show_default=True,
+            help="With --simulate: number of sessions.",
+        ),
+        click.option(
+            "--sim-cre-line",
+            "sim_cre_lines",
+            multiple=True,
+            default=("Sst-IRES-Cre", "Cux2-CreERT2", "Vip-IRES-Cre", "Rorb-IRES2-Cre"),
+            show_default=True,
+            help="With --simulate: a Cre line, allensdk spelling (repeatable; sessions cycle "
+            "through them). Mix predictable (Sst, Vip, Pvalb, Ntsr1) and other lines.",
+        ),
+        click.option(
+            "--sim-rois",
+            type=int,
+            default=20,
+            show_default=True,
+            help="With --simulate: ROIs per session.",
+        ),
+        click.option(
+            "--prepare-workers",
+            type=int,
+            default=1,
+            show_default=True,
+            help="With --simulate: `brainsets prepare -c N` (parallel Ray workers).",
+        ),
+        click.option(
+            "--preset",
+            type=click.Choice(["cpu", "paper"]),
+            default="cpu",
+            show_default=True,
+            help="Run sizes: cpu (capoyo_48k, 16x32 frames, minutes on 2 cores) or paper "
+            "(capoyo_114M, 128x256 frames, 50 + 25 epochs). The options below change it.",
+        ),
+        click.option(
+            "--model", default=None, help="Model-size config, e.g. capoyo_1.2M. Default: preset's."
+        ),
+        click.option(
+            "--pretrain-epochs", type=int, default=None, help="Stage-1 epochs. Default: preset's."
+        ),
+        click.option(
+            "--finetune-epochs",
+            type=int,
+            default=None,
+            help="Epochs of each stage-2 movie run. Default: preset's.",
+        ),
+        click.option(
+            "--dg-epochs",
+            type=int,
+            default=None,
+            help="Epochs of each stage-2 DG run. Default: preset's.",
+        ),
+        click.option(
+            "--batch-size", type=int, default=None, help="Global batch size. Default: preset's."
+        ),
+        click.option(
+            "--eval-batch-size",
+            type=int,
+            default=None,
+            help="Validation/test batch size (train.py's eval_batch_size). Default: preset's.",
+        ),
+        click.option(
+            "--base-lr",
+            type=float,
+            default=None,
+            help="optim.base_lr (peak LR = base_lr x batch size). Default: preset's.",
+        ),
+        click.option(
+            "--frame-size",
+            type=(int, int, int),
+            default=None,
+            metavar="HEIGHT WIDTH STAGES",
+            help="Decoded frame size (pixels) and UNet x2 stages, e.g. 16 32 4. Default: preset's.",
+        ),
+        click.option(
+            "--num-workers", type=int, default=None, help="DataLoader workers. Default: preset's."
+        ),
+        click.option(
+            "--override",
+            "overrides",
+            multiple=True,
+            default=(),
+            help="A Hydra override for every run (repeatable), e.g. gpus=4, nodes=2, "
+            "wandb.enable=true.",
+        ),
+        click.option(
+            "--launcher",
+            default="",
+            help="Command prefix of every training run, e.g. 'srun' inside a SLURM "
+            "allocation (one task per GPU; Lightning reads SLURM's environment).",
+        ),
+        click.option(
+            "--min-units",
+            type=int,
+            default=1,
+            show_default=True,
+            help="Fewest selected neurons a session may bring; sessions with fewer are left out.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _curriculum_inputs(kwargs: dict, **changes):
+    """Data source, run settings and min_units of `curriculum` / `table3` from their options."""
+    import logging
+    import shlex
+
+    from poyocap_plugin import curriculum
+    from poyocap_plugin.simulated_brainset import SimulationSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")
+    sim_sessions, sim_rois = kwargs.pop("sim_sessions"), kwargs.pop("sim_rois")
+    sim_cre_lines = tuple(kwargs.pop("sim_cre_lines"))
+    prepare_workers = kwargs.pop("prepare_workers")
+    if (data_root is None) == (not simulate_data):
+        raise click.ClickException(
+            "Give either --data-root DIR (a processed brainset) or --simulate."
+        )
+    simulation = None
+    if simulate_data:
+        try:
+            simulation = SimulationSettings(
+                n_sessions=sim_sessions,
+                n_rois=sim_rois,
+                prepare_workers=prepare_workers,
+                cre_lines=sim_cre_lines,
+            )
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+    preset, overrides = kwargs.pop("preset"), tuple(kwargs.pop("overrides"))
+    changes["launcher"] = tuple(shlex.split(kwargs.pop("launcher")))
+    min_units = kwargs.pop("min_units")
+    changes |= {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        settings = curriculum.CurriculumSettings.preset(preset, overrides=overrides, **changes)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    return data_root, simulation, settings, min_units
+
+
+@cli.command("curriculum")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_curriculum_options
+@click.option("--seed", type=int, default=42, show_default=True, help="train.py seed of every run.")
+@click.option(
+    "--dg/--no-dg",
+    default=True,
+    show_default=True,
+    help="Also run the DG-classification finetune (the DG-accuracy column).",
+)
+@click.option(
+    "--stop-after",
+    type=click.Choice(["pretrain", "finetune"]),
+    default="finetune",
+    show_default=True,
+    help="pretrain: run stage 1 only (a later rerun goes on from there).",
+)
+def curriculum_command(out_dir: Path, seed: int, dg: bool, stop_after: str, **kwargs) -> None:
+    """Run the POYO-CAP curriculum into OUT_DIR and write its report; rerun to resume.
+
+    Data (--data-root, or --simulate: simulated sessions prepared with the real `brainsets
+    prepare`), the dataset configs, stage 1 on the predictable neurons, stage 2 (movie
+    frames, and DG direction) on the unpredictable ones from stage 1's best checkpoint, the
+    same stage 2 from scratch, then OUT_DIR/report/report.md. Every run is `poyocap train`
+    (torch_brain's stock train.py); its command line is logged. A finished step is not run
+    again.
+
+    \b
+    Examples:
+      poyocap curriculum runs/demo --simulate
+      poyocap curriculum runs/demo --simulate --stop-after pretrain
+      poyocap curriculum runs/allen --data-root data/processed --preset paper \\
+          --override gpus=4 --override wandb.enable=true
+    """
+    from poyocap_plugin import curriculum
+
+    data_root, simulation, settings, min_units = _curriculum_inputs(kwargs, dg=dg)
+    try:
+        result = curriculum.run_curriculum(
+            out_dir,
+            data_root=data_root,
+            simulation=simulation,
+            settings=settings,
+            seed=seed,
+            min_units=min_units,
+            stop_after=stop_after,
+        )
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:
+        raise click.ClickException(error.args[0] if error.args else str(error)) from error
+    for arm, stages in result.arms.items():
+        for stage, run in stages.items():
+            click.echo(f"{arm}/{stage}: best checkpoint {run.best_checkpoint}")
+    metrics = {arm: curriculum.arm_metrics(stages) for arm, stages in result.arms.items()}
+    for arm, values in metrics.items():
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if v is not None)
+        click.echo(f"{arm}: {shown or 'stage 1 only'}")
+    if result.report is not None:
+        click.echo(f"report: {result.report}")
+
+
+@cli.command("table3")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@_curriculum_options
+@click.option(
+    "--seed",
+    "seeds",
+    type=int,
+    multiple=True,
+    default=(0, 1, 2),
+    show_default=True,
+    help="train.py seed (repeatable); one run set per seed.",
+)
+@click.option(
+    "--arm",
+    "arms",
+    multiple=True,
+    type=click.Choice(["poyocap", "from_scratch", "inhibitory_ssl", "reverse_ssl", "mixed_ssl"]),
+    default=(),
+    help="A row of Table 3 (repeatable). Default: all five.",
+)
+def table3_command(out_dir: Path, seeds: tuple[int, ...], arms: tuple[str, ...], **kwargs) -> None:
+    """Rerun POYO-CAP's Table 3 over several seeds: mean and 95 % CI beside the paper's.
+
+    Rows: POYO-CAP, from scratch (train on all), inhibitory-only SSL, reverse SSL, mixed SSL
+    (partitions: `poyocap datasets`). Each (row, seed) runs its stages through `poyocap
+    train` into OUT_DIR/runs and is skipped when finished before; writes OUT_DIR/table3.md
+    and table3.json. On --simulate data the table says it is a different dataset.
+
+    \b
+    Examples:
+      poyocap table3 runs/table3 --simulate
+      poyocap table3 runs/table3 --simulate --seed 0 --seed 1 --arm poyocap --arm reverse_ssl
+      poyocap table3 runs/table3_allen --data-root data/processed --preset paper \\
+          --override gpus=8
+    """
+    from poyocap_plugin.table3 import TABLE3_ARMS, run_table3
+
+    data_root, simulation, settings, min_units = _curriculum_inputs(kwargs)
+    try:
+        _, path = run_table3(
+            out_dir,
+            data_root=data_root,
+            simulation=simulation,
+            settings=settings,
+            seeds=seeds,
+            arms=arms or TABLE3_ARMS,
+            min_units=min_units,
+        )
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as error:
+        raise click.ClickException(error.args[0] if error.args else str(error)) from error
+    click.echo(path.read_text())
+    click.echo(f"table: {path}")
+
+
+@cli.command("check", context_settings=dict(ignore_unknown_options=True, allow_extra_args=True))
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+def check_command(overrides: tuple[str, ...]) -> None:
+    """Check a training run's config as `poyocap train` would, without training.
+
+    Takes the same arguments as `poyocap train`; exits with code 2 on a problem.
+
+    \b
+    Examples:
+      poyocap check --config-name poyocap_pretrain data_root=data/processed
+      poyocap check --config-name poyocap_finetune_movie data_root=data/processed \\
+          "model.pretrained_trunk='runs/pretrain/.../epoch_epoch=49.ckpt'"
+    """
+    from poyocap_plugin.preflight import PreflightError, check_training_run
+
+    try:
+        train_py = _trainer.fetch_trainer()
+        report = check_training_run(list(overrides), trainer_dir=train_py.parent)
+    except PreflightError as error:
+        raise _ConfigError(str(error)) from error
+    except (RuntimeError, ValueError, FileNotFoundError) as error:
+        raise click.ClickException(str(error)) from error
+    if report is None:
+        click.echo("not checked: the arguments use Hydra flags that are left to train.py")
+    else:
+        click.echo(f"ok: {report.summary()}")
 
 
 def main() -> None:

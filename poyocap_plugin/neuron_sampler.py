@@ -404,6 +404,8 @@ class NeuronSampler:
                 f"Recording {recording!r}: {self.field} has shape {values.shape} but "
                 f"units has {len(mask)} neurons; its columns must be the units, in order"
             )
+        if mask.all():  # nothing to drop: skip copying the units and the traces
+            return data
         data.units = data.units.select_by_mask(mask)
         setattr(series, attribute, values[:, mask])
         return data

@@ -192,18 +192,36 @@ def fetch_trainer(*, root: Path | None = None, sdist: Path | None = None) -> Pat
     return train_py
 
 
-def run_trainer(overrides: list[str], *, root: Path | None = None) -> int:
+def run_trainer(overrides: list[str], *, root: Path | None = None, check: bool = True) -> int:
     """Run the stock ``train.py`` with Hydra ``overrides``; return its exit code.
 
     The trainer runs in a child process of the current interpreter, so it sees the same
     installed packages (and thus the plugin's Hydra hook). Its output streams through.
+    Before it starts, :func:`poyocap_plugin.preflight.check_training_run` composes the same
+    config and checks it (seconds), so a bad config fails with a message naming the key or
+    file instead of a stack trace from inside the trainer.
 
     Args:
         overrides: Hydra command-line arguments, e.g.
             ``["--config-name", "poyocap_smoke", "data_root=/data/processed"]``.
         root: the cache directory; defaults to :func:`cache_dir`.
+        check: run the preflight first.
+
+    Raises:
+        poyocap_plugin.preflight.PreflightError: if the preflight finds a problem; the
+            trainer is not started.
     """
     train_py = fetch_trainer(root=root)
+    if check:
+        from poyocap_plugin.preflight import check_training_run
+
+        # train.py logs the same warnings again (e.g. the perceptual term being off); the
+        # preflight's own result is an exception or nothing.
+        logging.disable(logging.WARNING)
+        try:
+            check_training_run(overrides, trainer_dir=train_py.parent)
+        finally:
+            logging.disable(logging.NOTSET)
     command = [sys.executable, str(train_py), *overrides]
     logger.info("Running %s", " ".join(command))
     return subprocess.run(command).returncode

@@ -24,9 +24,10 @@ By default the manifest is the 433 three_session_A experiments of POYO-CAP
 there). ``--use-raw-files`` processes every ``<id>.nwb`` already under that raw folder instead,
 e.g. sessions written by ``poyocap simulate``.
 
-A session allensdk cannot split into stimulus epochs, or a truncated file, fails on its own
-(status FAILED, with the session id and cause in the error); the others complete. A finished
-session is skipped on a rerun unless ``--reprocess`` is given.
+A session allensdk cannot split into stimulus epochs, a truncated file, a session without
+natural movie one, without ROIs or whose every ROI has an all-NaN or constant dF/F fails on
+its own (status FAILED, with the session id and cause in the error); the others complete.
+A finished session is skipped on a rerun unless ``--reprocess`` is given.
 
 The isolated environment pins statsmodels below 0.15 (0.15 breaks allensdk's import) and
 setuptools below 82 (allensdk needs ``pkg_resources``) with exact ``==`` pins: Ray re-runs the
@@ -44,6 +45,7 @@ from argparse import ArgumentParser, Namespace
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 from brainsets.pipeline import BrainsetPipeline
 from temporaldata import Interval
@@ -65,7 +67,7 @@ from extract import (  # noqa: E402
     extract_static_gratings,
     extract_units,
 )
-from neuron_stats import extract_predictability_stats  # noqa: E402
+from neuron_stats import check_usable_units, extract_predictability_stats  # noqa: E402
 from nm1_template import store_or_check_template  # noqa: E402
 from split import (  # noqa: E402
     build_split_domains,
@@ -280,7 +282,14 @@ class Pipeline(BrainsetPipeline):
                 "such as 556363813 and 659495103 have this defect; remove the id from the "
                 "manifest to silence this error."
             ) from error
-        data = _assemble(self, dataset, session_id, epoch_table)
+        try:
+            data = _assemble(self, dataset, session_id, epoch_table)
+        except (ValueError, KeyError, IndexError, OSError) as error:
+            if str(error).startswith(f"session {session_id}:"):
+                raise
+            raise RuntimeError(
+                f"session {session_id}: cannot assemble {nwb_file}: {type(error).__name__}: {error}"
+            ) from error
         self.update_status("WRITING")
         _write_atomically(data, output_file)
         logger.info("session %s written to %s", session_id, output_file)
@@ -311,6 +320,8 @@ def _assemble(pipeline: Pipeline, dataset, session_id: str, epoch_table: pd.Data
     session_type = metadata["session_type"]
 
     timestamps, traces = dataset.get_dff_traces()
+    if len(traces) == 0:
+        check_usable_units({"stats_valid": np.zeros(0, dtype=bool)}, session_id=session_id)
     calcium = extract_calcium_traces(timestamps, traces)
     units = extract_units(dataset.get_roi_ids(), dataset.get_roi_mask_array(), cre_line)
 
@@ -339,6 +350,15 @@ def _assemble(pipeline: Pipeline, dataset, session_id: str, epoch_table: pd.Data
     # Predictability statistics on the training split's frames only.
     train_frames = frames_in_domain(calcium.timestamps, domains["train"])
     statistics = extract_predictability_stats(calcium.df_over_f[train_frames])
+    n_invalid = check_usable_units(statistics, session_id=session_id)
+    if n_invalid:
+        logger.warning(
+            "session %s: %d of %d ROIs have all-NaN or constant dF/F on the training split; "
+            "they are stored with stats_valid=False and never selected",
+            session_id,
+            n_invalid,
+            len(statistics["stats_valid"]),
+        )
     for key, value in statistics.items():
         setattr(units, key, value)
 
@@ -405,10 +425,20 @@ def _assemble(pipeline: Pipeline, dataset, session_id: str, epoch_table: pd.Data
 
 
 def _write_atomically(data, output_file: Path) -> None:
+    """Write ``data`` to ``output_file`` through a temporary name, then rename.
+
+    The temporary file, ``.<name>.<pid>.partial``, does not match the ``*.h5`` glob of
+    torch_brain's Dataset, and the rename is atomic on one filesystem, so a reader sees
+    either no file or a complete one, even if the process is killed mid-write. Leftovers of
+    a killed earlier attempt at the same session are removed first.
+    """
     import h5py
     from brainsets import serialize_fn_map
 
     output_file = Path(output_file)
+    for stale in output_file.parent.glob(f".{output_file.name}.*.partial"):
+        logger.warning("removing %s, left by an interrupted earlier write", stale)
+        stale.unlink(missing_ok=True)
     partial = output_file.with_name(f".{output_file.name}.{os.getpid()}.partial")
     try:
         with h5py.File(partial, "w") as f:
