@@ -1,17 +1,12 @@
 #!/usr/bin/env bash
-# The main job: install everything (scripts/setup.sh), simulate a small Allen-format dataset,
-# prepare it with `brainsets prepare`, and train on it with the stock POYO+ trainer.
-# Outputs go under ${POYOCAP_DEMO_DIR:-demo}/.
+# The main job: install everything (scripts/setup.sh), then run the POYO-CAP curriculum end
+# to end at CPU size: simulate a small Allen-format dataset, prepare it with
+# `brainsets prepare`, write the curriculum's dataset configs, pretrain (stage 1), finetune
+# on movie frames and drifting gratings (stage 2) with and without the stage-1 trunk, and
+# write a report. Rerunning resumes: finished stages are not run again.
+# Outputs go under ${POYOCAP_DEMO_DIR:-runs/demo}/; the last line is the report's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export UV_PYTHON_DOWNLOADS=never  # the pipeline's uv env uses this machine's Python 3.11
-export PATH="$PWD/.venv/bin:$PATH"
-out="${POYOCAP_DEMO_DIR:-demo}"
-
-poyocap simulate --out-dir "$out/raw" --n-sessions 4 --n-rois 20 --movie-size 38 76 \
-    --cre-line Sst-IRES-Cre --cre-line Cux2-CreERT2
-brainsets prepare allen_brain_observatory_calcium --raw-dir "$out/raw" \
-    --processed-dir "$out/processed" --use-raw-files -c 1 --template-size 16 32
-poyocap train --config-name poyocap_smoke data_root="$out/processed" log_dir="$out/runs/smoke"
-poyocap summary "$out/runs/smoke"
+exec .venv/bin/poyocap curriculum "${POYOCAP_DEMO_DIR:-runs/demo}" --simulate

@@ -1,0 +1,283 @@
+"""The curriculum job: stage commands, done-markers, and the whole job end to end (slow)."""
+
+import json
+import logging
+import math
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from poyocap_plugin.cli import cli
+from poyocap_plugin.curriculum import (
+    CurriculumSettings,
+    StageResult,
+    arm_metrics,
+    run_arm,
+    run_curriculum,
+    stage_command,
+    write_curriculum_configs,
+)
+from poyocap_plugin.simulated_brainset import SimulationSettings
+
+TRUNK = Path("/runs/pretrain/lightning_logs/version_0/checkpoints/epoch=3-step=40.ckpt")
+
+
+def command(stage: str, settings: CurriculumSettings, trunk: Path | None = None) -> list[str]:
+    return stage_command(
+        stage,
+        variant="poyocap",
+        data_root=Path("/data"),
+        config_dir=Path("/out/configs"),
+        log_dir=Path("/out/runs/x"),
+        settings=settings,
+        seed=7,
+        trunk=trunk,
+    )
+
+
+class TestStageCommand:
+    def test_movie_stage_with_trunk(self):
+        line = command("finetune_movie", CurriculumSettings(), TRUNK)
+        assert line[1:4] == ["train", "--config-name", "poyocap_finetune_movie"]
+        assert line[4:] == [
+            "data_root=/data",
+            "log_dir=/out/runs/x",
+            "hydra.searchpath=[file:///out/configs]",
+            "dataset=poyocap_finetune_movie",
+            "model=capoyo_48k",
+            "seed=7",
+            "epochs=3",
+            "batch_size=16",
+            "num_workers=0",
+            "eval_batch_size=64",
+            "optim.base_lr=0.0002",
+            "model.frame_decoder.height=16",
+            "model.frame_decoder.width=32",
+            "+model.frame_decoder.num_stages=4",
+            f"model.pretrained_trunk='{TRUNK}'",  # quoted: the name holds '='
+        ]
+        # the logged line survives the shell: copying it reproduces the same argv
+        assert shlex.split(shlex.join(line)) == line
+
+    def test_pretrain_stage_uses_pretrain_epochs_and_no_frame_size(self):
+        settings = CurriculumSettings(pretrain_epochs=3, overrides=("gpus=2", "nodes=1"))
+        line = command("pretrain", settings)
+        assert "epochs=3" in line and line[-2:] == ["gpus=2", "nodes=1"]
+        assert "epochs=16" in command("finetune_dg", settings)
+        assert not any("frame_decoder" in a or "pretrained_trunk" in a for a in line)
+
+    def test_paper_preset_keeps_the_configs_lr_and_frame_size(self):
+        line = command("finetune_movie", CurriculumSettings.preset("paper"))
+        assert "model=capoyo_114M" in line and "epochs=25" in line and "batch_size=32" in line
+        assert not any(
+            a.startswith(("optim.base_lr", "model.frame_decoder", "eval_batch_size")) for a in line
+        )
+
+    def test_unknown_stage(self):
+        with pytest.raises(ValueError, match="stage must be one of .* got 'finetune'"):
+            command("finetune", CurriculumSettings())
+
+
+class TestSettings:
+    @pytest.mark.parametrize(
+        ("kwargs", "match"),
+        [
+            ({"pretrain_epochs": 0}, "pretrain_epochs must be an int >= 1, got 0"),
+            ({"frame_size": (16, 32)}, r"frame_size must be \(height, width, num_stages\)"),
+            ({"overrides": ("gpus",)}, "override 'gpus' is not a Hydra KEY=VALUE override"),
+        ],
+    )
+    def test_invalid(self, kwargs, match):
+        with pytest.raises(ValueError, match=match):
+            CurriculumSettings(**kwargs)
+
+    def test_preset_changes_and_unknown_preset(self):
+        assert CurriculumSettings.preset("cpu", dg=False).dg is False
+        with pytest.raises(ValueError, match="preset must be 'cpu' or 'paper', got 'gpu'"):
+            CurriculumSettings.preset("gpu")
+
+    def test_simulation_needs_three_movie_repeats(self):
+        with pytest.raises(ValueError, match="nm1_repeats must be >= 3"):
+            SimulationSettings(nm1_repeats=2)
+
+
+def test_arm_metrics_average_over_recordings():
+    def run(metrics):
+        return StageResult("x", (), Path("b"), Path("l"), Path("m"), metrics, 1.0)
+
+    results = {
+        "finetune_movie": run(
+            {
+                "allen_brain_observatory_calcium/1/natural_movie_one_image/MovieSSIM()/test": 0.2,
+                "allen_brain_observatory_calcium/2/natural_movie_one_image/MovieSSIM()/test": 0.4,
+                "average_test_metric": 0.3,
+            }
+        )
+    }
+    assert arm_metrics(results) == {"movie_ssim": pytest.approx(0.3), "dg_accuracy": None}
+
+
+def test_dataset_configs_are_written_once(curriculum_data_root, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="poyocap_plugin")
+    out = write_curriculum_configs(curriculum_data_root, tmp_path / "c", variants=["poyocap"])
+    marker = json.loads((out / "done.json").read_text())
+    assert sorted(Path(p).name for p in marker["outputs"]["configs"]) == [
+        "poyocap_finetune_dg.yaml",
+        "poyocap_finetune_movie.yaml",
+        "poyocap_pretrain.yaml",
+    ]
+    mtime = (out / "dataset" / "poyocap_pretrain.yaml").stat().st_mtime_ns
+    write_curriculum_configs(curriculum_data_root, tmp_path / "c", variants=["poyocap"])
+    assert "dataset configs: finished before" in caplog.text
+    assert (out / "dataset" / "poyocap_pretrain.yaml").stat().st_mtime_ns == mtime
+    write_curriculum_configs(curriculum_data_root, tmp_path / "c", variants=["from_scratch"])
+    assert "dataset configs: settings changed" in caplog.text
+    assert (out / "dataset" / "from_scratch_finetune_movie.yaml").is_file()
+
+
+class TestArguments:
+    def test_data_source_is_exactly_one(self, tmp_path):
+        with pytest.raises(ValueError, match="exactly one of data_root"):
+            run_curriculum(tmp_path)
+        with pytest.raises(ValueError, match="exactly one of data_root"):
+            run_curriculum(tmp_path, data_root=tmp_path, simulation=SimulationSettings())
+
+    def test_empty_data_root(self, tmp_path):
+        with pytest.raises(FileNotFoundError, match="No processed sessions in .*brainsets prepare"):
+            run_curriculum(tmp_path / "out", data_root=tmp_path)
+
+    def test_unknown_arm(self, tmp_path):
+        with pytest.raises(ValueError, match="arm must be one of"):
+            run_arm(
+                "nope",
+                data_root=tmp_path,
+                config_dir=tmp_path,
+                runs_dir=tmp_path,
+                settings=CurriculumSettings(),
+                seed=0,
+            )
+
+    def test_cli_needs_a_data_source(self, tmp_path):
+        result = CliRunner().invoke(cli, ["curriculum", str(tmp_path)])
+        assert result.exit_code != 0
+        assert "Give either --data-root DIR (a processed brainset) or --simulate" in result.output
+
+
+# ---------------------------------------------------------------------------------------
+# End to end: simulate -> `brainsets prepare` -> stock train.py (both stages) -> report
+# ---------------------------------------------------------------------------------------
+
+SIMULATION = SimulationSettings(n_sessions=2, n_rois=10)  # one Sst, one Cux2 session
+# train.py's OneCycleLR needs >= 4 steps per run: one session of 84 DG windows at batch 32
+# gives 2 steps per epoch, so stage 1 and the DG runs take 2 epochs
+SETTINGS = CurriculumSettings(pretrain_epochs=2, finetune_epochs=1, dg_epochs=2, batch_size=32)
+STAGES = {
+    "poyocap": ("pretrain", "finetune_movie", "finetune_dg"),
+    "poyocap_no_pretraining": ("finetune_movie", "finetune_dg"),
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """Run stage 1 only, then rerun the whole curriculum; keep both logs."""
+    out = tmp_path_factory.mktemp("curriculum")
+    handler = _Capture()
+    logger = logging.getLogger("poyocap_plugin")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        first = run_curriculum(out, simulation=SIMULATION, settings=SETTINGS, stop_after="pretrain")
+        first_log, handler.lines = list(handler.lines), []
+        pretrain_marker = out / "runs/poyocap/seed_42/pretrain/done.json"
+        mtime = pretrain_marker.stat().st_mtime_ns
+        second = run_curriculum(out, simulation=SIMULATION, settings=SETTINGS)
+        second_log = list(handler.lines)
+    finally:
+        logger.removeHandler(handler)
+    return out, first, first_log, second, second_log, mtime
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.slow
+def test_stage1_only_then_resume_skips_finished_steps(finished):
+    out, first, first_log, second, second_log, mtime = finished
+    assert first.report is None and list(first.arms) == ["poyocap"]
+    assert list(first.arms["poyocap"]) == ["pretrain"]
+    assert any(line.startswith("poyocap/seed_42/pretrain: done in") for line in first_log)
+    for step in ("simulate", "prepare", "dataset configs", "poyocap/seed_42/pretrain"):
+        assert any(line.startswith(f"{step}: finished before") for line in second_log), step
+    assert (out / "runs/poyocap/seed_42/pretrain/done.json").stat().st_mtime_ns == mtime
+    assert [p.name for p in (out / "runs/poyocap/seed_42/pretrain/lightning_logs").iterdir()] == [
+        "version_0"
+    ]
+    # every stage's full command line is logged before it runs
+    ran = [line for line in second_log if " train --config-name " in line]
+    assert len(ran) == 4 and all("model=capoyo_48k" in line for line in ran)
+
+
+@pytest.mark.slow
+def test_every_artefact_is_there(finished):
+    out, _, _, result, _, _ = finished
+    assert result.simulated and result.report == out / "report" / "report.md"
+    assert sorted((result.data_root / "allen_brain_observatory_calcium").glob("*.h5"))
+    for arm, stages in STAGES.items():
+        assert tuple(result.arms[arm]) == stages
+        for stage, run in result.arms[arm].items():
+            assert run.best_checkpoint.is_file() and run.last_checkpoint.is_file(), stage
+            assert run.best_checkpoint.parent == out / "runs" / arm / "seed_42" / stage / (
+                "lightning_logs/version_0/checkpoints"
+            )
+            assert all(math.isfinite(v) for v in run.test_metrics.values())
+            assert (out / "runs" / arm / "seed_42" / stage / "done.json").is_file()
+    # stage 2 started from stage 1's best checkpoint; the baseline from none
+    trunk = result.arms["poyocap"]["pretrain"].best_checkpoint
+    assert f"model.pretrained_trunk='{trunk}'" in result.arms["poyocap"]["finetune_movie"].command
+    assert not any(
+        "pretrained_trunk" in a
+        for a in result.arms["poyocap_no_pretraining"]["finetune_dg"].command
+    )
+    for arm in STAGES:
+        metrics = arm_metrics(result.arms[arm])
+        assert -1.0 <= metrics["movie_ssim"] <= 1.0 and 0.0 <= metrics["dg_accuracy"] <= 1.0
+
+    report = result.report.read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| movie SSIM")]
+    rows += [line for line in report.splitlines() if line.startswith("| DG accuracy")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert all(math.isfinite(float(c)) for c in cells[1:3] + cells[4:]), row
+    assert "a **different dataset**" in report
+    images = [line.split("](")[1].rstrip(")") for line in report.splitlines() if "![" in line]
+    assert len(images) == 2 * 1 + 2  # frames of the one test recording per arm, curves, scatter
+    for relative in images:
+        with Image.open(out / "report" / relative) as image:
+            image.verify()
+            assert image.format == "PNG"
+
+
+@pytest.mark.slow
+def test_cli_rerun_skips_every_stage(finished):
+    out = finished[0]
+    args = ["curriculum", str(out), "--simulate", "--sim-sessions", "2", "--sim-rois", "10"]
+    args += ["--pretrain-epochs", "2", "--finetune-epochs", "1", "--dg-epochs", "2"]
+    args += ["--batch-size", "32"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / 'report' / 'report.md'}" in result.output
+    assert "poyocap_no_pretraining: movie_ssim" in result.output
+    for arm, stages in STAGES.items():
+        for stage in stages:
+            versions = list((out / "runs" / arm / "seed_42" / stage / "lightning_logs").iterdir())
+            assert [p.name for p in versions] == ["version_0"]
