@@ -1,5 +1,6 @@
 """Stage 2 through torch_brain 0.1.2's stock train.py: the trunk from a stage-1 run, or none."""
 
+import csv
 import math
 import subprocess
 import sys
@@ -90,6 +91,14 @@ def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_pa
     assert f"Loaded the trunk (44 tensors) from {stage1}" in log
     assert log.count("the perceptual term is OFF") == 1
     movie_test_metrics(tmp_path / "stage2")
+    with find_run_outputs(tmp_path / "stage2").metrics_csv.open(newline="") as f:
+        image_loss = [
+            float(row["losses/natural_movie_one_image"])
+            for row in csv.DictReader(f)
+            if row.get("losses/natural_movie_one_image")
+        ]
+    assert len(image_loss) == 10  # 40 training windows / batch 8 = 5 steps x 2 epochs
+    assert sum(image_loss[-5:]) < sum(image_loss[:5])
     checkpoint = torch.load(
         find_run_outputs(tmp_path / "stage2").best_checkpoint,
         map_location="cpu",
