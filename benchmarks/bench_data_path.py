@@ -12,8 +12,11 @@ worker). Per stage:
 - ``plugin``: the stage's population (predictable in stage 1, unpredictable in stage 2),
   which shrinks the tokens and so usually takes less time than stock.
 
-Each repeat times every window once per path, the paths alternating, with numpy's global
-RNG reseeded first (UnitDropout draws from it), so all paths see the same draws.
+Each repeat times every window once per path, window by window, the paths' order rotating
+from one window to the next, so that load drift on a shared machine hits every path alike
+(timing each path's whole pass in turn let drift between passes move the ratio by 0.2).
+Before each sample numpy's global RNG is reseeded from the window's index (UnitDropout draws
+from it), so every path sees the same draws.
 Reported: per-sample latency (ms, median over repeats, with min and max), samples/s per
 worker, mean input tokens per sample, and each path's time over stock's.
 """
@@ -40,19 +43,24 @@ STAGES = {
 }
 
 
-def _time_windows(dataset, windows: list, seed: int) -> tuple[float, float]:
-    """Seconds to produce every window, and the mean input tokens per sample."""
-    np.random.seed(seed)
-    tokens = 0
-    start = time.perf_counter()
-    for window in windows:
-        sample = dataset[window]
-        tokens += len(sample["model_inputs"]["input_unit_index"].obj)
-    return time.perf_counter() - start, tokens / len(windows)
+def _time_paths(paths: dict, windows: list, seed: int) -> dict[str, tuple[float, float]]:
+    """Per path: seconds per sample and mean input tokens per sample, paths interleaved."""
+    names = list(paths)
+    seconds = dict.fromkeys(names, 0.0)
+    tokens = dict.fromkeys(names, 0)
+    for i, window in enumerate(windows):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            np.random.seed(seed + i)
+            start = time.perf_counter()
+            sample = paths[name][window]
+            seconds[name] += time.perf_counter() - start
+            tokens[name] += len(sample["model_inputs"]["input_unit_index"].obj)
+    return {name: (seconds[name] / len(windows), tokens[name] / len(windows)) for name in names}
 
 
-def _paths(root: Path, stage: str, seed: int) -> dict:
-    """(dataset, transform) of each path of one stage."""
+def _paths(root: Path, stage: str, seed: int) -> tuple[dict, float]:
+    """The dataset of each path of one stage, its transforms set; and the window length."""
     window_s, population = STAGES[stage]
     stock_data = open_dataset(root, stage=stage, path="stock")
     template = root / TEMPLATE_RELATIVE_PATH
@@ -76,7 +84,8 @@ def _paths(root: Path, stage: str, seed: int) -> dict:
                 MovieFrameTargets(template_path=template, height=frame_size[0], width=frame_size[1])
             )
         transforms += [UnitDropout(**UNIT_DROPOUT, seed=seed), model.tokenize]
-        paths[name] = (dataset, Compose(transforms))
+        dataset.transform = Compose(transforms)
+        paths[name] = dataset
     return paths, window_s
 
 
@@ -85,17 +94,13 @@ def run_data_path(*, root: Path, windows: int = 400, repeats: int = 5, seed: int
     result = {}
     for stage in STAGES:
         paths, window_s = _paths(root, stage, seed)
-        chosen = sample_windows(paths["stock"][0], window_s=window_s, count=windows, seed=seed)
-        for dataset, transform in paths.values():  # warm-up: file handles, caches, template
-            dataset.transform = transform
-            _time_windows(dataset, chosen[:20], seed)
+        chosen = sample_windows(paths["stock"], window_s=window_s, count=windows, seed=seed)
+        _time_paths(paths, chosen[:20], seed)  # warm-up: file handles, caches, template
         seconds = {name: [] for name in paths}
         tokens = {}
         for _ in range(repeats):
-            for name, (dataset, transform) in paths.items():
-                dataset.transform = transform
-                elapsed, tokens[name] = _time_windows(dataset, chosen, seed)
-                seconds[name].append(elapsed / len(chosen))
+            for name, (latency, tokens[name]) in _time_paths(paths, chosen, seed).items():
+                seconds[name].append(latency)
         stock = statistics.median(seconds["stock"])
         result[stage] = {
             name: dict(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import h5py
@@ -11,6 +13,19 @@ import torch_brain.registry as registry
 from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
 
 BRAINSET_ID = "allen_brain_observatory_calcium"
+PIPELINE_DIR = Path(__file__).resolve().parents[1] / "brainsets_pipelines" / BRAINSET_ID
+
+
+def load_pipeline_module(name: str):
+    """Import ``<PIPELINE_DIR>/<name>.py`` once, under a private name (the folder is no package)."""
+    module_name = f"_allen_calcium_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, PIPELINE_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

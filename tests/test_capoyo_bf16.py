@@ -36,7 +36,7 @@ def test_stage2_frame_step_runs_in_bf16_and_reaches_every_parameter(movie_batch_
     model = make_frame_model()
     batch = make_movie_batch(model, movie_batch_root)
     output, loss = _train_step_under_autocast(model, batch)
-    frames = output["natural_movie_one_image"]
+    frames = output["natural_movie_one_image"].detach()
     assert frames.shape == (3, 16 * 32)
     assert 0.0 <= float(frames.min()) and float(frames.max()) <= 255.0
     assert torch.isfinite(loss)

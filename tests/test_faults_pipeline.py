@@ -10,7 +10,6 @@ retries the failed ones; ``--reprocess`` redoes every session.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
@@ -30,22 +29,9 @@ from poyocap_plugin.simulate import (
     simulate_session,
 )
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
-PIPELINE_DIR = Path(__file__).resolve().parents[1] / "brainsets_pipelines" / BRAINSET_ID
+from conftest import BRAINSET_ID, PIPELINE_DIR, load_pipeline_module
 
-
-def _load(name: str):
-    module_name = f"_allen_calcium_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, PIPELINE_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-neuron_stats = _load("neuron_stats")
+neuron_stats = load_pipeline_module("neuron_stats")
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,7 +82,7 @@ def _session(n_units: int = 3) -> Data:
 
 
 def test_failure_between_write_and_rename_leaves_no_file(tmp_path, monkeypatch):
-    pipeline = _load("pipeline")
+    pipeline = load_pipeline_module("pipeline")
     output = tmp_path / "42.h5"
     pipeline._write_atomically(_session(3), output)
     before = output.read_bytes()
@@ -146,7 +132,7 @@ pipeline._write_atomically(data, {output!r})
 
 
 def test_writer_killed_mid_write_leaves_no_h5_and_a_rerun_cleans_up(tmp_path):
-    pipeline = _load("pipeline")
+    pipeline = load_pipeline_module("pipeline")
     output = tmp_path / "42.h5"
     script = _KILLED_WRITER.format(pipeline=str(PIPELINE_DIR / "pipeline.py"), output=str(output))
     writer = subprocess.Popen(

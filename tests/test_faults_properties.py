@@ -12,10 +12,6 @@ pipeline's statistics feeding the neuron sampler.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,24 +20,10 @@ from temporaldata import ArrayDict, Data, RegularTimeSeries
 
 from poyocap_plugin.neuron_sampler import NeuronSampler
 
-PIPELINE_DIR = (
-    Path(__file__).resolve().parents[1] / "brainsets_pipelines" / "allen_brain_observatory_calcium"
-)
+from conftest import load_pipeline_module
 
-
-def _load(name: str):
-    module_name = f"_allen_calcium_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, PIPELINE_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-split = _load("split")
-neuron_stats = _load("neuron_stats")
+split = load_pipeline_module("split")
+neuron_stats = load_pipeline_module("neuron_stats")
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True)
 

@@ -10,7 +10,6 @@ against the simulator's ground truth.
 from __future__ import annotations
 
 import filecmp
-import importlib.util
 import os
 import subprocess
 import sys
@@ -30,27 +29,15 @@ from poyocap_plugin.simulate import (
     simulate_session,
 )
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
-PIPELINE_DIR = Path(__file__).resolve().parents[1] / "brainsets_pipelines" / BRAINSET_ID
+from conftest import BRAINSET_ID, PIPELINE_DIR, load_pipeline_module
+
 SKEWNESS_THRESHOLD, KURTOSIS_THRESHOLD = 3.51, 22.62
 
 
-def _load(name: str):
-    """Import a module of the repository's pipeline folder under a private name."""
-    module_name = f"_allen_calcium_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, PIPELINE_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-split = _load("split")
-extract = _load("extract")
-neuron_stats = _load("neuron_stats")
-nm1_template = _load("nm1_template")
+split = load_pipeline_module("split")
+extract = load_pipeline_module("extract")
+neuron_stats = load_pipeline_module("neuron_stats")
+nm1_template = load_pipeline_module("nm1_template")
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,14 +254,14 @@ def test_template_stored_once_and_checked(tmp_path):
 
 
 def test_default_manifest_is_the_papers_433_experiments():
-    pipeline = _load("pipeline")
+    pipeline = load_pipeline_module("pipeline")
     ids = pipeline.read_session_ids(pipeline.SESSION_IDS_FILE)
     assert len(ids) == len(set(ids)) == 433
     assert all(len(i) == 9 for i in ids)
 
 
 def test_find_raw_files(tmp_path):
-    pipeline = _load("pipeline")
+    pipeline = load_pipeline_module("pipeline")
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "12.nwb").touch()
     (tmp_path / "34.nwb").touch()
@@ -638,7 +625,7 @@ def test_prepared_sessions_load_in_torch_brain(prepared):
 def test_prepare_default_manifest_local_single_rerun_and_reprocess(tmp_path):
     """`--local -s ID` on the default 433-id manifest (file present: no download); a rerun skips
     the finished session; --reprocess rewrites it."""
-    pipeline = _load("pipeline")
+    pipeline = load_pipeline_module("pipeline")
     session_id = pipeline.read_session_ids(pipeline.SESSION_IDS_FILE)[0]
     raw, processed = tmp_path / "raw", tmp_path / "processed"
     simulate_session(
