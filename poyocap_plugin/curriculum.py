@@ -108,7 +108,7 @@ class CurriculumSettings:
     model: str = "capoyo_48k"
     pretrain_epochs: int = 6
     finetune_epochs: int = 3
-    dg_epochs: int = 60  # the DG loss stays near ln 8 for ~15 epochs at this size
+    dg_epochs: int = 16
     batch_size: int = 16
     eval_batch_size: int | None = 64
     base_lr: float | None = 2e-4
