@@ -16,7 +16,7 @@ DG = "drifting_gratings_orientation"
 RECORDING = "allen_brain_observatory_calcium/900000"
 
 
-def make_model(masked=True, target="detached", **overrides) -> CAPOYO:
+def make_model(masked=True, target="detached", masking_options=None, **overrides) -> CAPOYO:
     torch.manual_seed(0)
     kwargs = dict(
         sequence_length=1.0,
@@ -32,7 +32,7 @@ def make_model(masked=True, target="detached", **overrides) -> CAPOYO:
         ffn_dropout=0.0,
         lin_dropout=0.0,
         atn_dropout=0.0,
-        masking=LatentMasking(dim=16, target=target) if masked else None,
+        masking=LatentMasking(dim=16, target=target, **(masking_options or {})) if masked else None,
     )
     kwargs.update(overrides)
     return CAPOYO(**kwargs)
@@ -132,9 +132,87 @@ def test_paths_share_weights_so_an_identity_mask_gives_zero_loss(tiny_data_root,
 
     # Masking that changes nothing: the second pass runs the same processor on the same
     # latents, so reconstruction and reference agree exactly.
-    monkeypatch.setattr(model.masking, "forward", lambda latents, mask: latents)
+    monkeypatch.setattr(model.masking, "forward", lambda latents, mask, ids: latents)
     identical = model(**batch["model_inputs"])[MASKED_LATENT_READOUT]
     assert loss_fn(identical, target).item() == 0.0
+
+
+def test_masked_latents_of_one_bin_are_reconstructed_apart(tiny_data_root):
+    """The latents of one time bin share a time; only their ids tell them apart."""
+    model = make_model().eval()
+    batch = make_batch(model, tiny_data_root)
+    rows = model(**batch["model_inputs"], unpack_output=True)[0][MASKED_LATENT_READOUT]
+    reconstructions = rows[:, : model.dim]  # 2 bins x 2 latents, time-major
+    assert model.num_latents_per_step == 2
+    for first in (0, 2):
+        assert (reconstructions[first] - reconstructions[first + 1]).abs().max() > 1e-3
+
+
+def test_masked_objective_can_go_below_the_shared_token_floor(tiny_data_root):
+    """With one shared token the processor gives every masked latent of a bin one output,
+    so the L1 loss cannot go below the spread of that bin's targets; with the latent id
+    added, a few steps on one batch go below that floor."""
+    model = make_model(masking_options={"normalize_target": True})
+    batch = make_batch(model, tiny_data_root)
+    inputs = batch["model_inputs"]
+    loss_fn = model.readout.readout_specs[MASKED_LATENT_READOUT].loss_fn
+    target_values = batch["target_values"][MASKED_LATENT_READOUT]
+    with torch.no_grad():
+        target = model(**inputs, unpack_output=True)
+    floor = np.mean(
+        [
+            # per bin: the best single prediction for its 2 latents is their median
+            (t[:, 16:].view(-1, 2, 16) - t[:, 16:].view(-1, 2, 16).median(1, keepdim=True).values)
+            .abs()
+            .mean()
+            .item()
+            for t in (o[MASKED_LATENT_READOUT] for o in target)
+        ]
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = loss_fn(model(**inputs)[MASKED_LATENT_READOUT], target_values)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.5 * floor
+
+
+def test_ema_teacher_follows_the_update_rule_and_survives_a_checkpoint(tiny_data_root):
+    masking = {"ema_decay": 0.5, "ema_decay_end": 0.5}
+    model = make_model(target="ema", masking_options=masking)
+    batch = make_batch(model, tiny_data_root)
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    with torch.no_grad():  # the online weights move away from the teacher's copy
+        for p in model.proc_layers.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.teacher.proc_layers.parameters()]
+    model(**batch["model_inputs"])  # a training step: one update, decay 0.5
+    for old, new, online in zip(
+        before, model.teacher.proc_layers.parameters(), model.proc_layers.parameters(), strict=True
+    ):
+        torch.testing.assert_close(new, 0.5 * old + 0.5 * online)
+    assert int(model.teacher_steps) == 1
+    with torch.no_grad():
+        model.eval()(**batch["model_inputs"])  # evaluation does not update
+    assert int(model.teacher_steps) == 1
+
+    restored = make_model(target="ema", masking_options=masking)
+    make_batch(restored, tiny_data_root)  # initialises the vocabularies
+    restored.load_state_dict(model.state_dict())
+    assert int(restored.teacher_steps) == 1
+    for a, b in zip(model.teacher.parameters(), restored.teacher.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+    model.train()(**batch["model_inputs"])
+    restored.train()(**batch["model_inputs"])
+    for a, b in zip(model.teacher.parameters(), restored.teacher.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_teacher_is_not_part_of_the_trunk():
+    model = make_model(target="ema")
+    assert not any(key.startswith("teacher") for key in model.trunk_state_dict())
+    assert make_model(target="detached").teacher is None
 
 
 @pytest.mark.parametrize("target, reaches_reference", [("detached", False), ("shared", True)])

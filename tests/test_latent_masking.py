@@ -25,19 +25,41 @@ def test_random_mask_has_a_fixed_count_and_is_seeded():
     assert not np.array_equal(first, second)  # a new draw for every window
 
 
-def test_forward_replaces_only_the_masked_latents_by_the_token():
+def test_forward_replaces_the_masked_latents_by_the_token_plus_their_id():
     masking = LatentMasking(dim=3)
     latents = torch.randn(2, 4, 3)
+    ids = torch.randn(2, 4, 3)
     mask = torch.tensor([[False, False, True, True], [True, False, False, False]])
-    out = masking(latents, mask)
+    out = masking(latents, mask, ids)
     torch.testing.assert_close(out[~mask], latents[~mask])
-    torch.testing.assert_close(out[mask], masking.mask_token.expand(3, 3))
+    torch.testing.assert_close(out[mask], masking.mask_token + ids[mask])
+    # two masked latents with different ids stay apart
+    assert not torch.allclose(out[0, 2], out[0, 3])
 
 
 def test_reference_is_detached_unless_shared():
     latents = torch.randn(2, 3, requires_grad=True)
     assert not LatentMasking(dim=3).reference(latents).requires_grad
+    assert not LatentMasking(dim=3, target="ema").reference(latents).requires_grad
     assert LatentMasking(dim=3, target="shared").reference(latents).requires_grad
+
+
+def test_normalized_target_is_layer_normed_per_latent():
+    latents = torch.tensor([[1.0, 2.0, 3.0, 6.0], [10.0, 10.0, 10.0, 14.0]])
+    target = LatentMasking(dim=4, normalize_target=True).reference(latents)
+    torch.testing.assert_close(target.mean(-1), torch.zeros(2))
+    torch.testing.assert_close(target.var(-1, unbiased=False), torch.ones(2), atol=1e-4, rtol=0)
+    torch.testing.assert_close(LatentMasking(dim=4).reference(latents), latents)
+
+
+def test_ema_decay_follows_a_cosine_from_start_to_end():
+    masking = LatentMasking(
+        dim=4, target="ema", ema_decay=0.9, ema_decay_end=1.0, ema_anneal_steps=10
+    )
+    assert masking.decay_at(0) == pytest.approx(0.9)
+    assert masking.decay_at(5) == pytest.approx(0.95)
+    assert masking.decay_at(10) == pytest.approx(1.0)
+    assert masking.decay_at(50) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +67,12 @@ def test_reference_is_detached_unless_shared():
     [
         (dict(ratio=1.0), r"masking.ratio must be in \(0, 1\); got 1.0"),
         (dict(kind="future"), "masking.kind must be 'causal' or 'random'; got 'future'"),
-        (dict(target="ema"), "masking.target must be 'detached' or 'shared'; got 'ema'"),
+        (
+            dict(target="teacher"),
+            r"masking.target must be one of \('detached', 'shared', 'ema'\); got 'teacher'",
+        ),
+        (dict(ema_decay=1.5), r"masking.ema_decay must be in \[0, 1\]; got 1.5"),
+        (dict(ema_anneal_steps=0), "masking.ema_anneal_steps must be >= 1; got 0"),
     ],
 )
 def test_invalid_options_are_refused(kwargs, match):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,6 +49,8 @@ _TRUNK_MODULES = (
     "dec_atn",
     "dec_ffn",
 )
+# The modules of which an EMA teacher (``masking.target="ema"``) keeps its own copy.
+_TEACHER_MODULES = ("enc_atn", "enc_ffn", "proc_layers")
 
 
 def _copy_spec(spec, loss_fn) -> ModalitySpec:
@@ -235,6 +238,15 @@ class CAPOYO(nn.Module):
 
         if pretrained_trunk is not None:
             self.load_pretrained_trunk(pretrained_trunk)
+        self.teacher = None
+        if masking is not None and masking.target == "ema":
+            # Frozen copies, updated by update_teacher; the teacher shares the token
+            # embeddings (train.py builds the unit vocabulary after the model).
+            self.teacher = nn.ModuleDict(
+                {name: copy.deepcopy(getattr(self, name)) for name in _TEACHER_MODULES}
+            )
+            self.teacher.requires_grad_(False)
+            self.register_buffer("teacher_steps", torch.zeros((), dtype=torch.long))
 
     @staticmethod
     def _validate(sequence_length, latent_step, dim, readout_specs, readouts, masking) -> None:
@@ -298,11 +310,79 @@ class CAPOYO(nn.Module):
                 "set it to ${model.dim}"
             )
 
-    def _process(self, latents: torch.Tensor, latent_timestamp_emb: torch.Tensor) -> torch.Tensor:
-        for self_attn, self_ff in self.proc_layers:
+    def _check_vocabularies(self) -> None:
+        for name, embedding in (("unit_emb", self.unit_emb), ("session_emb", self.session_emb)):
+            if embedding.is_lazy():
+                raise ValueError(
+                    f"{name} has no vocabulary yet: call model.{name}.initialize_vocab(ids)"
+                )
+
+    def _embed_inputs(self, input_unit_index: torch.Tensor, input_values: torch.Tensor):
+        return torch.cat(
+            (self.input_value_map(input_values), self.unit_emb(input_unit_index)), dim=-1
+        )
+
+    @staticmethod
+    def _encode(modules, latents, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask):
+        # ``modules``: the model itself, or its EMA teacher (same names, own weights)
+        latents = latents + modules.enc_atn(
+            latents, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask
+        )
+        return latents + modules.enc_ffn(latents)
+
+    def _process(self, proc_layers, latents, latent_timestamp_emb) -> torch.Tensor:
+        for self_attn, self_ff in proc_layers:
             latents = latents + self.dropout(self_attn(latents, latent_timestamp_emb))
             latents = latents + self.dropout(self_ff(latents))
         return latents
+
+    def encode(
+        self,
+        *,
+        input_unit_index: torch.Tensor,
+        input_timestamps: torch.Tensor,
+        input_values: torch.Tensor,
+        input_mask: torch.Tensor | None = None,
+        latent_index: torch.Tensor,
+        latent_timestamps: torch.Tensor,
+    ) -> torch.Tensor:
+        r"""The processed latents of a batch, without masking or readouts (for probes).
+
+        Args:
+            input_unit_index, input_timestamps, input_values, input_mask, latent_index,
+                latent_timestamps: as in :meth:`forward`.
+
+        Returns:
+            Processed latents of shape :math:`(B, N_{latent}, D)`.
+        """
+        self._check_vocabularies()
+        latent_timestamp_emb = self.rotary_emb(latent_timestamps)
+        encoded = self._encode(
+            self,
+            self.latent_emb(latent_index),
+            self._embed_inputs(input_unit_index, input_values),
+            latent_timestamp_emb,
+            self.rotary_emb(input_timestamps),
+            input_mask,
+        )
+        return self._process(self.proc_layers, encoded, latent_timestamp_emb)
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """Move the EMA teacher one step towards the online weights.
+
+        Called by :meth:`forward` at the start of every training step, so it runs once per
+        optimiser step (train.py accumulates no gradients) with the weights that step left;
+        every DDP rank applies the same update to the same weights. The step count is a
+        buffer, so a resumed run continues the decay schedule where it stopped.
+        """
+        decay = self.masking.decay_at(int(self.teacher_steps))
+        for name, teacher in self.teacher.items():
+            for target, online in zip(
+                teacher.parameters(), getattr(self, name).parameters(), strict=True
+            ):
+                target.lerp_(online, 1.0 - decay)
+        self.teacher_steps += 1
 
     def forward(
         self,
@@ -344,23 +424,17 @@ class CAPOYO(nn.Module):
             masked-latent readout; or, with ``unpack_output``, a list of such dicts,
             one per sample.
         """
-        for name, embedding in (("unit_emb", self.unit_emb), ("session_emb", self.session_emb)):
-            if embedding.is_lazy():
-                raise ValueError(
-                    f"{name} has no vocabulary yet: call model.{name}.initialize_vocab(ids)"
-                )
-        inputs = torch.cat(
-            (self.input_value_map(input_values), self.unit_emb(input_unit_index)), dim=-1
-        )
+        self._check_vocabularies()
+        if self.teacher is not None and self.training and torch.is_grad_enabled():
+            self.update_teacher()
+        inputs = self._embed_inputs(input_unit_index, input_values)
         input_timestamp_emb = self.rotary_emb(input_timestamps)
         latent_timestamp_emb = self.rotary_emb(latent_timestamps)
-
-        latents = self.latent_emb(latent_index)
-        latents = latents + self.enc_atn(
-            latents, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask
+        latent_id_emb = self.latent_emb(latent_index)
+        encoded = self._encode(
+            self, latent_id_emb, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask
         )
-        encoded = latents + self.enc_ffn(latents)
-        processed = self._process(encoded, latent_timestamp_emb)
+        processed = self._process(self.proc_layers, encoded, latent_timestamp_emb)
 
         queries = self.session_emb(output_session_index) + self.task_emb(output_decoder_index)
         output_timestamp_emb = self.rotary_emb(output_timestamps)
@@ -390,12 +464,32 @@ class CAPOYO(nn.Module):
         if self.masking is not None:
             if latent_mask is None:
                 raise ValueError("model.masking is set, so forward needs latent_mask")
-            reconstructed = self._process(self.masking(encoded, latent_mask), latent_timestamp_emb)
+            reconstructed = self._process(
+                self.proc_layers,
+                self.masking(encoded, latent_mask, latent_id_emb),
+                latent_timestamp_emb,
+            )
+            if self.teacher is None:
+                target = processed
+            else:
+                with torch.no_grad():
+                    target = self._process(
+                        self.teacher.proc_layers,
+                        self._encode(
+                            self.teacher,
+                            latent_id_emb,
+                            inputs,
+                            latent_timestamp_emb,
+                            input_timestamp_emb,
+                            input_mask,
+                        ),
+                        latent_timestamp_emb,
+                    )
             batch = latent_mask.shape[0]
             pairs = torch.cat(
                 (
                     reconstructed[latent_mask].view(batch, self.num_masked, self.dim),
-                    self.masking.reference(processed[latent_mask]).view(
+                    self.masking.reference(target[latent_mask]).view(
                         batch, self.num_masked, self.dim
                     ),
                 ),

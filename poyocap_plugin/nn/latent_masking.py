@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LatentMasking"]
 
 MaskKind = Literal["causal", "random"]
-MaskTarget = Literal["detached", "shared"]
+MaskTarget = Literal["detached", "shared", "ema"]
+_TARGETS = ("detached", "shared", "ema")
 
 
 class LatentMasking(nn.Module):
@@ -19,9 +22,13 @@ class LatentMasking(nn.Module):
 
     POYO-CAP (Bae et al., ICLR 2026) pretrains the encoder by masked latent
     reconstruction: after the encoder cross-attention, some latent tokens are replaced by
-    a mask token (keeping their own times, so rotary attention still knows *when* they
-    are), the shared processor runs on the masked set, and its outputs at the masked
-    positions are compared with the processed latents of the unmasked path.
+    a mask token, the shared processor runs on the masked set, and its outputs at the
+    masked positions are compared with a target built from the unmasked input.
+
+    A masked latent keeps its identity: it becomes the mask token *plus its own latent-id
+    embedding*, at its own time (rotary attention knows *when* it is). With the mask token
+    alone, the latents of one time bin would be identical, so the processor would give them
+    one output while their targets differ: a floor the loss could never go below.
 
     Which latents are masked is drawn on the CPU, in the tokenizer, so that the masked
     positions travel with the sample: ``select`` returns the boolean mask of one window,
@@ -39,8 +46,16 @@ class LatentMasking(nn.Module):
         kind: ``"causal"`` masks the latents of the last ``round(ratio * n_bins)`` time
             bins of every window (the future half for 0.5); ``"random"`` masks
             ``round(ratio * n_latents)`` latents drawn anew for every sample.
-        target: ``"detached"`` stops the gradient through the reference latents (the
-            default, against collapse); ``"shared"`` lets it flow, as the released code.
+        target: what the masked latents are compared with. ``"detached"``: the online
+            network's processed latents with the gradient stopped (the paper's
+            ``L1(Z_masked, Z)``); ``"shared"``: the same with the gradient flowing, as the
+            released code; ``"ema"``: the processed latents of a momentum teacher, an
+            exponential moving average of the encoder and processor (BYOL, data2vec).
+        normalize_target: layer-normalise each target latent over its :math:`D` features
+            (no affine), as data2vec does: a target of constant scale that cannot shrink.
+        ema_decay: the teacher's decay at the first optimiser step (``target="ema"``).
+        ema_decay_end: its decay after ``ema_anneal_steps`` steps (cosine in between).
+        ema_anneal_steps: optimiser steps over which the decay moves to ``ema_decay_end``.
         seed: seed of the generator used by ``kind="random"``; each DataLoader worker
             offsets it by its worker id.
     """
@@ -52,6 +67,10 @@ class LatentMasking(nn.Module):
         ratio: float = 0.5,
         kind: MaskKind = "causal",
         target: MaskTarget = "detached",
+        normalize_target: bool = False,
+        ema_decay: float = 0.996,
+        ema_decay_end: float = 1.0,
+        ema_anneal_steps: int = 1000,
         seed: int = 0,
     ):
         super().__init__()
@@ -59,12 +78,21 @@ class LatentMasking(nn.Module):
             raise ValueError(f"masking.ratio must be in (0, 1); got {ratio!r}")
         if kind not in ("causal", "random"):
             raise ValueError(f"masking.kind must be 'causal' or 'random'; got {kind!r}")
-        if target not in ("detached", "shared"):
-            raise ValueError(f"masking.target must be 'detached' or 'shared'; got {target!r}")
+        if target not in _TARGETS:
+            raise ValueError(f"masking.target must be one of {_TARGETS}; got {target!r}")
+        for name, decay in (("ema_decay", ema_decay), ("ema_decay_end", ema_decay_end)):
+            if not 0.0 <= decay <= 1.0:
+                raise ValueError(f"masking.{name} must be in [0, 1]; got {decay!r}")
+        if ema_anneal_steps < 1:
+            raise ValueError(f"masking.ema_anneal_steps must be >= 1; got {ema_anneal_steps!r}")
         self.dim = dim
         self.ratio = ratio
         self.kind = kind
         self.target = target
+        self.normalize_target = normalize_target
+        self.ema_decay = ema_decay
+        self.ema_decay_end = ema_decay_end
+        self.ema_anneal_steps = ema_anneal_steps
         self.seed = seed
         self.mask_token = nn.Parameter(torch.empty(dim))
         nn.init.trunc_normal_(self.mask_token, 0.0, 0.02)
@@ -112,21 +140,38 @@ class LatentMasking(nn.Module):
             mask[self._generator().choice(total, size=count, replace=False)] = True
         return mask
 
-    def forward(self, latents: torch.Tensor, latent_mask: torch.Tensor) -> torch.Tensor:
-        r"""Replace the masked latents by the mask token.
+    def forward(
+        self, latents: torch.Tensor, latent_mask: torch.Tensor, latent_id_emb: torch.Tensor
+    ) -> torch.Tensor:
+        r"""Replace the masked latents by the mask token plus their latent-id embedding.
 
         Args:
             latents: encoded latents of shape :math:`(B, N_{latent}, D)`.
             latent_mask: bool mask of shape :math:`(B, N_{latent})`, True where masked.
+            latent_id_emb: each latent's id embedding, of shape :math:`(B, N_{latent}, D)`.
 
         Returns:
             The masked latents, of shape :math:`(B, N_{latent}, D)`.
         """
-        return torch.where(latent_mask.unsqueeze(-1), self.mask_token.to(latents.dtype), latents)
+        masked = self.mask_token.to(latents.dtype) + latent_id_emb
+        return torch.where(latent_mask.unsqueeze(-1), masked, latents)
 
     def reference(self, latents: torch.Tensor) -> torch.Tensor:
-        """The reconstruction target: the unmasked path's latents, detached if configured."""
-        return latents.detach() if self.target == "detached" else latents
+        """The reconstruction target from the target path's latents (detached unless
+        ``target="shared"``), layer-normalised if configured."""
+        if self.target != "shared":
+            latents = latents.detach()
+        if self.normalize_target:
+            latents = F.layer_norm(latents, latents.shape[-1:])
+        return latents
+
+    def decay_at(self, step: int) -> float:
+        """The teacher's EMA decay after ``step`` optimiser steps (cosine schedule)."""
+        progress = min(step / self.ema_anneal_steps, 1.0)
+        return (
+            self.ema_decay_end
+            - (self.ema_decay_end - self.ema_decay) * (1.0 + math.cos(math.pi * progress)) / 2.0
+        )
 
     def __getstate__(self):
         # A worker builds its own generator (seeded by its id) rather than copying ours.
