@@ -482,6 +482,70 @@ def render_command(
         click.echo(path)
 
 
+@cli.command("probe")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("probe"),
+    show_default=True,
+    help="Folder for probe.json.",
+)
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Processed-data root, if not the one the run used.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help="Torch seed of the random-init baseline trunk. Default: the run's seed.",
+)
+@click.option(
+    "--batch-size", type=int, default=32, show_default=True, help="Windows per forward pass."
+)
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    help="Torch device of the trunks, e.g. cuda.",
+)
+def probe_command(
+    checkpoint: Path,
+    out_dir: Path,
+    data_root: Path | None,
+    seed: int | None,
+    batch_size: int,
+    device: str,
+) -> None:
+    """Linear-probe the trunk of a stage-1 CHECKPOINT on drifting-grating direction.
+
+    One window per drifting-grating trial of the run's dataset; the mean of the frozen
+    trunk's processed latents is the trial's feature. Logistic regressions are fit on the
+    training split and scored on the test split, pooled over recordings and per
+    recording, beside the same trunk at random initialisation, the trial's mean dF/F
+    (per recording) and chance. Writes OUT/probe.json.
+
+    \b
+    Examples:
+      poyocap probe runs/poyocap_pretrain/lightning_logs/version_0/checkpoints/last.ckpt
+      poyocap probe CKPT --out reports/probe --data-root data/processed --device cuda
+    """
+    from poyocap_plugin.probe import probe_checkpoint
+
+    try:
+        result = probe_checkpoint(
+            checkpoint, data_root=data_root, seed=seed, batch_size=batch_size, device=device
+        )
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        raise click.ClickException(error.args[0] if error.args else str(error)) from error
+    click.echo(result.summary())
+    click.echo(f"wrote {result.write(out_dir)}")
+
+
 def _curriculum_options(command):
     """The options `curriculum` and `table3` share: data, run sizes, seeds."""
     options = [

@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from poyocap_plugin.models.capoyo import MASKED_LATENT_READOUT
 from poyocap_plugin.neuron_sampler import CONFIG_KEY, Criterion, NeuronSampler
 from poyocap_plugin.partitions import (
     VARIANTS,
@@ -59,6 +60,7 @@ DG_READOUT_ID = "drifting_gratings_orientation"
 MOVIE_READOUT_ID = "natural_movie_one_image"
 """The plugin's NM1 frame-reconstruction readout."""
 MOVIE_METRIC_TARGET = "poyocap_plugin.metrics.MovieSSIM"
+MASKED_LATENT_METRIC_TARGET = "poyocap_plugin.latent_metrics.MaskedLatentR2"
 MOVIE_WINDOW_S = 0.033
 """Default finetuning window (s): one 2-photon frame; must equal the model's sequence_length."""
 
@@ -81,13 +83,15 @@ _ABOUT = {
 }
 
 
-def _readout(stage: str) -> dict[str, Any]:
+def _readouts(stage: str) -> list[dict[str, Any]]:
     if stage == "finetune_movie":
-        return {
-            "readout_id": MOVIE_READOUT_ID,
-            "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}],
-        }
-    return {
+        return [
+            {
+                "readout_id": MOVIE_READOUT_ID,
+                "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}],
+            }
+        ]
+    dg = {
         "readout_id": DG_READOUT_ID,
         "metrics": [
             {
@@ -99,6 +103,15 @@ def _readout(stage: str) -> dict[str, Any]:
             }
         ],
     }
+    if stage != "pretrain":
+        return [dg]
+    # The masked-latent R^2 (higher is better) beside the DG accuracy: both select the
+    # stage-1 checkpoint; the log line gives the trivial predictors' R^2 next to it.
+    masked = {
+        "readout_id": MASKED_LATENT_READOUT,
+        "metrics": [{"metric": {"_target_": MASKED_LATENT_METRIC_TARGET}}],
+    }
+    return [dg, masked]
 
 
 def dataset_config(
@@ -128,7 +141,7 @@ def dataset_config(
             "config": {
                 CONFIG_KEY: group.selection.to_config(),
                 "sampling_intervals_modifier": sampling,
-                "multitask_readout": [_readout(plan.stage)],
+                "multitask_readout": _readouts(plan.stage),
             },
         }
         for group in plan.groups

@@ -20,6 +20,7 @@ from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO, check_aspect_ratio, un
 from poyocap_plugin.ssim import SSIMWindow
 
 __all__ = [
+    "MASKED_LATENT_BLOCKS",
     "MaskedLatentL1Loss",
     "ScaledLoss",
     "PixelL1Loss",
@@ -65,23 +66,29 @@ class ScaledLoss(Loss):
         return f"weight={self.weight}"
 
 
+#: The column blocks of a packed masked-latent row, each :math:`D` wide: the model's
+#: reconstruction, its target, and two trivial predictions of that target on the same
+#: window (the mean of its unmasked target latents; the last unmasked bin copied forward).
+MASKED_LATENT_BLOCKS = ("reconstruction", "target", "window_mean", "copy_forward")
+
+
 class MaskedLatentL1Loss(Loss):
     r"""L1 distance between reconstructed and reference latents at masked positions.
 
     The stage-1 objective of POYO-CAP (Bae et al., ICLR 2026): latents hidden behind the
     mask token must be reconstructed by the shared processor. The model can only hand
-    ``train.py`` one tensor per readout, so it packs both sides into one row per masked
-    latent: the reconstruction in the first :math:`D` columns and the reference
-    (unmasked-path) latent in the last :math:`D`. Rows stay 2-D because torch_brain's
-    stitcher, which the validation evaluator runs on every output, pools only 1-D and
-    2-D values. Whether the reference carries a gradient is the model's choice.
+    ``train.py`` one tensor per readout, so it packs one row per masked latent: the
+    blocks of :data:`MASKED_LATENT_BLOCKS`, each :math:`D` wide; the loss reads the first
+    two (reconstruction, target), the validation metrics all of them. Rows stay 2-D because
+    torch_brain's stitcher, which the validation evaluator runs on every output, pools only
+    1-D and 2-D values. Whether the target carries a gradient is the model's choice.
 
     .. note::
         The paper's loss is L1 on the masked positions. The released code uses MSE over
         all latents; we follow the paper.
 
     Args (forward):
-        input: packed latents of shape :math:`(N, 2D)`, one row per masked latent.
+        input: packed latents of shape :math:`(N, 4D)`, one row per masked latent.
         target: the readout's placeholder target, of shape :math:`(N,)`; only its length
             is used (to check alignment).
         weights: per-row weights of shape :math:`(N,)`, or None for a plain mean.
@@ -96,17 +103,18 @@ class MaskedLatentL1Loss(Loss):
         target: torch.Tensor,
         weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        if input.ndim != 2 or input.shape[1] % 2:
+        blocks = len(MASKED_LATENT_BLOCKS)
+        if input.ndim != 2 or input.shape[1] % blocks:
             raise ValueError(
-                "MaskedLatentL1Loss expects input of shape (N, 2D) packing "
-                f"(reconstruction, reference); got {tuple(input.shape)}"
+                f"MaskedLatentL1Loss expects input of shape (N, {blocks}D) packing "
+                f"{MASKED_LATENT_BLOCKS}; got {tuple(input.shape)}"
             )
         if target.shape[0] != input.shape[0]:
             raise ValueError(
                 f"Input and target must have the same batch size; got {input.shape[0]} "
                 f"and {target.shape[0]}"
             )
-        reconstruction, reference = input.chunk(2, dim=1)
+        reconstruction, reference = input.chunk(blocks, dim=1)[:2]
         per_row = (reconstruction - reference).abs().mean(dim=-1)
         if weights is None:
             return per_row.mean()

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from poyocap_plugin.checkpoints import load_train_checkpoint
+
 __all__ = ["render_decoded_frames"]
 
 logger = logging.getLogger(__name__)
@@ -16,33 +18,20 @@ _FRAME_READOUT = "natural_movie_one_image"
 
 
 def _load_run(checkpoint: Path, data_root: Path | None):
-    """Rebuild the model and the evaluation dataset of a train.py checkpoint."""
-    import hydra
-    from omegaconf import OmegaConf
-    from torch_brain.registry import MODALITY_REGISTRY
+    """Rebuild the model and the evaluation transform of a train.py checkpoint."""
     from torch_brain.transforms import Compose
 
-    import poyocap_plugin.modalities  # noqa: F401  (the registry the model was built with)
-
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if "hyper_parameters" not in state or "model" not in state["hyper_parameters"]:
-        raise ValueError(f"{checkpoint} is not a checkpoint of torch_brain's train.py")
-    cfg = OmegaConf.create(state["hyper_parameters"])
-    if data_root is not None:
-        cfg.data_root = str(data_root)
-    if "pretrained_trunk" in cfg.model:
-        cfg.model.pretrained_trunk = None  # the checkpoint holds the trained weights
-    model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
+    run = load_train_checkpoint(checkpoint, data_root=data_root)
+    model = run.instantiate_model()
     readouts = getattr(getattr(model, "readout", None), "readout_specs", {})
     if _FRAME_READOUT not in readouts:
         raise ValueError(
             f"{checkpoint} is not a movie-decoding model: it has no {_FRAME_READOUT!r} "
             f"readout (it has {sorted(readouts)})"
         )
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    model.load_state_dict(dict(run.state_dict))
     model.eval()
-    transforms = hydra.utils.instantiate(cfg.eval_transforms)
-    return model, cfg, Compose([*transforms, model.tokenize])
+    return model, run.config, Compose([*run.eval_transforms(), model.tokenize])
 
 
 def render_decoded_frames(

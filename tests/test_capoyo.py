@@ -95,13 +95,15 @@ def test_tokenize_collate_forward_loss_backward_reaches_every_parameter(tiny_dat
         inputs["output_decoder_index"] == model.readout.readout_specs[MASKED_LATENT_READOUT].id
     )
     assert masked_queries.sum(dim=1).tolist() == [4, 4]
+    # at their latents' times, a microsecond apart per latent id (kept apart by the stitcher)
+    masked = torch.from_numpy(expected)
     torch.testing.assert_close(
         inputs["output_timestamps"][masked_queries].view(2, 4),
-        inputs["latent_timestamps"][torch.from_numpy(expected)].view(2, 4),
+        (inputs["latent_timestamps"][masked] + 1e-6 * inputs["latent_index"][masked]).view(2, 4),
     )
 
     output = model(**inputs)
-    assert output[MASKED_LATENT_READOUT].shape == (8, 32)
+    assert output[MASKED_LATENT_READOUT].shape == (8, 64)  # 4 blocks of D=16
     assert batch["target_values"][MASKED_LATENT_READOUT].shape == (8,)
     assert output[DG].shape == (2, 8)
     total_loss(model, batch, output).backward()
@@ -115,7 +117,7 @@ def test_unpacked_output_has_the_masked_rows_of_each_sample(tiny_data_root):
     batch = make_batch(model, tiny_data_root)
     packed = model(**batch["model_inputs"])
     unpacked = model(**batch["model_inputs"], unpack_output=True)
-    assert [o[MASKED_LATENT_READOUT].shape for o in unpacked] == [(4, 32), (4, 32)]
+    assert [o[MASKED_LATENT_READOUT].shape for o in unpacked] == [(4, 64), (4, 64)]
     torch.testing.assert_close(
         torch.cat([o[MASKED_LATENT_READOUT] for o in unpacked]), packed[MASKED_LATENT_READOUT]
     )
@@ -162,7 +164,10 @@ def test_masked_objective_can_go_below_the_shared_token_floor(tiny_data_root):
     floor = np.mean(
         [
             # per bin: the best single prediction for its 2 latents is their median
-            (t[:, 16:].view(-1, 2, 16) - t[:, 16:].view(-1, 2, 16).median(1, keepdim=True).values)
+            (
+                t[:, 16:32].view(-1, 2, 16)
+                - t[:, 16:32].view(-1, 2, 16).median(1, keepdim=True).values
+            )
             .abs()
             .mean()
             .item()
@@ -431,3 +436,16 @@ def test_configured_frame_loss_is_the_readouts_loss():
 def test_frame_readout_configs_are_checked(overrides, match):
     with pytest.raises(ValueError, match=match):
         make_frame_model(**overrides)
+
+
+def test_trivial_predictions_copy_the_last_unmasked_bin_and_average_the_window():
+    model = make_model(masking_options={"kind": "random"})  # 4 bins x 2 latents
+    target = torch.arange(8.0).view(1, 8, 1).expand(1, 8, 16)  # latent k has value k
+    #         bin:   0       1      2       3
+    mask = torch.tensor([[False, True, True, True, False, False, True, False]])
+    window_mean, copy_forward = model._trivial_predictions(target, mask)
+    torch.testing.assert_close(window_mean[0, :, 0], torch.full((8,), (0 + 4 + 5 + 7) / 4))
+    # id 0 of bin 1 copies bin 0's latent 0; id 1 has no earlier unmasked latent (window
+    # mean) until bin 2's latent 5; bin 3's latent 6 copies latent 4
+    expected = torch.tensor([0.0, 4.0, 0.0, 4.0, 4.0, 5.0, 4.0, 7.0])
+    torch.testing.assert_close(copy_forward[0, :, 0], expected)

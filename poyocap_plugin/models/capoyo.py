@@ -49,6 +49,7 @@ _TRUNK_MODULES = (
     "dec_atn",
     "dec_ffn",
 )
+_QUERY_TIME_SPLIT_S = 1e-6
 # The modules of which an EMA teacher (``masking.target="ema"``) keeps its own copy.
 _TEACHER_MODULES = ("enc_atn", "enc_ffn", "proc_layers")
 
@@ -336,6 +337,27 @@ class CAPOYO(nn.Module):
             latents = latents + self.dropout(self_ff(latents))
         return latents
 
+    def _trivial_predictions(
+        self, target: torch.Tensor, latent_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Two predictions of every latent's target from the window's unmasked targets.
+
+        Returns ``(window_mean, copy_forward)``, each :math:`(B, N_{latent}, D)`: the mean
+        of the unmasked target latents, and the target of the same latent id in the last
+        unmasked bin before it (the window mean where there is none).
+        """
+        unmasked = (~latent_mask).unsqueeze(-1).to(target.dtype)
+        window_mean = (target * unmasked).sum(1, keepdim=True) / unmasked.sum(1, keepdim=True)
+        window_mean = window_mean.expand_as(target)
+        shape = (target.shape[0], self.num_latent_bins, self.num_latents_per_step, -1)
+        binned, binned_mask = target.reshape(shape), latent_mask.reshape(shape[:3]).unsqueeze(-1)
+        carried = window_mean.reshape(shape)[:, 0]
+        copies = []
+        for step in range(self.num_latent_bins):
+            copies.append(torch.where(binned_mask[:, step], carried, binned[:, step]))
+            carried = copies[-1]
+        return window_mean, torch.stack(copies, 1).reshape(target.shape)
+
     def encode(
         self,
         *,
@@ -420,7 +442,7 @@ class CAPOYO(nn.Module):
             ``{readout: predictions}`` with the queries of the whole batch concatenated:
             :math:`(N_q, \text{dim}_{readout})` for a linear readout,
             :math:`(N_q, H \cdot W)` frames in [0, 255] for the movie frame readout, and
-            :math:`(B \cdot N_{mask}, 2D)` (reconstruction, then reference) for the
+            :math:`(B \cdot N_{mask}, 4D)` (the blocks of ``MASKED_LATENT_BLOCKS``) for the
             masked-latent readout; or, with ``unpack_output``, a list of such dicts,
             one per sample.
         """
@@ -485,16 +507,16 @@ class CAPOYO(nn.Module):
                         ),
                         latent_timestamp_emb,
                     )
+            target = self.masking.reference(target)
+            window_mean, copy_forward = self._trivial_predictions(target.detach(), latent_mask)
             batch = latent_mask.shape[0]
             pairs = torch.cat(
-                (
-                    reconstructed[latent_mask].view(batch, self.num_masked, self.dim),
-                    self.masking.reference(target[latent_mask]).view(
-                        batch, self.num_masked, self.dim
-                    ),
-                ),
+                [
+                    block[latent_mask].view(batch, self.num_masked, self.dim)
+                    for block in (reconstructed, target, window_mean, copy_forward)
+                ],
                 dim=-1,
-            )  # (B, N_mask, 2D): reconstruction, then reference
+            )  # (B, N_mask, 4D): the blocks of MASKED_LATENT_BLOCKS
             if unpack_output:
                 for sample_output, sample_pairs in zip(output, pairs, strict=True):
                     sample_output[MASKED_LATENT_READOUT] = sample_pairs
@@ -515,6 +537,9 @@ class CAPOYO(nn.Module):
             KeyError: if the recording's config asks for a readout the model lacks.
         """
         wanted = [r["readout_id"] for r in data.config["multitask_readout"]]
+        if self.masking is None and MASKED_LATENT_READOUT in wanted:
+            # a stage-1 dataset config run with masking off: the readout has no queries
+            wanted.remove(MASKED_LATENT_READOUT)
         missing = [name for name in wanted if name not in self.readout.readout_specs]
         if missing:
             raise KeyError(
@@ -537,6 +562,17 @@ class CAPOYO(nn.Module):
             step=self.latent_step,
             num_latents_per_step=self.num_latents_per_step,
         )
+        if MASKED_LATENT_READOUT in (r["readout_id"] for r in data.config["multitask_readout"]):
+            # A dataset config names the masked-latent readout only to attach validation
+            # metrics; its queries are the masked latents, added below.
+            data.config = {
+                **data.config,
+                "multitask_readout": [
+                    r
+                    for r in data.config["multitask_readout"]
+                    if r["readout_id"] != MASKED_LATENT_READOUT
+                ],
+            }
         timestamps, values, decoder_index, weights, eval_mask = prepare_for_multitask_readout(
             data, self.readout.readout_specs
         )
@@ -545,7 +581,11 @@ class CAPOYO(nn.Module):
             latent_mask = self.masking.select(
                 num_bins=self.num_latent_bins, num_latents_per_bin=self.num_latents_per_step
             )
-            masked_times = latent_timestamps[latent_mask]
+            # Apart by a microsecond per latent id, so that the evaluator's stitcher, which
+            # pools outputs of equal time, keeps the latents of one bin apart.
+            masked_times = (
+                latent_timestamps[latent_mask] + _QUERY_TIME_SPLIT_S * latent_index[latent_mask]
+            )
             spec = self.readout.readout_specs[MASKED_LATENT_READOUT]
             timestamps = torch.cat((torch.as_tensor(timestamps), torch.from_numpy(masked_times)))
             decoder_index = torch.cat(

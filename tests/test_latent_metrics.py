@@ -1,0 +1,72 @@
+"""Stage-1 validation metrics: R^2 of known inputs, effective rank, the collapse warning."""
+
+import logging
+
+import pytest
+import torch
+
+from poyocap_plugin.latent_metrics import MaskedLatentR2, effective_rank, r2_score
+
+
+def pack(reconstruction, target, window_mean=None, copy_forward=None):
+    window_mean = torch.zeros_like(target) if window_mean is None else window_mean
+    copy_forward = torch.zeros_like(target) if copy_forward is None else copy_forward
+    return torch.cat([reconstruction, target, window_mean, copy_forward], dim=1)
+
+
+def test_r2_of_known_predictions():
+    target = torch.tensor([[1.0, 0.0], [3.0, 4.0]])  # total sum of squares: 2 + 8 = 10
+    assert r2_score(target, target) == pytest.approx(1.0)
+    assert r2_score(target.mean(0).expand_as(target), target) == pytest.approx(0.0)
+    assert r2_score(target + 1.0, target) == pytest.approx(1 - 4 / 10)
+    assert r2_score(torch.ones(2, 2), torch.ones(2, 2)) == 0.0  # no variance to explain
+
+
+def test_effective_rank_counts_equal_directions():
+    line = torch.tensor([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
+    assert effective_rank(line) == pytest.approx(1.0)
+    square = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    assert effective_rank(square) == pytest.approx(2.0)
+    assert effective_rank(torch.ones(3, 2)) == 0.0
+
+
+def test_metric_scores_each_predictor_over_every_update():
+    target = torch.tensor([[1.0, 0.0], [3.0, 4.0], [2.0, 2.0], [0.0, 1.0]])
+    rows = pack(target, target, window_mean=target.mean(0).expand_as(target), copy_forward=-target)
+    scores = {}
+    for predictor in ("reconstruction", "window_mean", "copy_forward"):
+        metric = MaskedLatentR2(predictor=predictor)
+        metric.update(rows[:2], torch.zeros(2))
+        metric.update(rows[2:], torch.zeros(2))
+        scores[predictor] = metric.compute().item()
+    assert scores["reconstruction"] == pytest.approx(1.0)
+    assert scores["window_mean"] == pytest.approx(0.0, abs=1e-6)
+    assert scores["copy_forward"] < 0
+
+
+def test_collapsed_targets_are_warned(caplog):
+    target = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # effective rank 1
+    metric = MaskedLatentR2()
+    metric.update(pack(target, target), torch.zeros(3))
+    with caplog.at_level(logging.INFO, logger="poyocap_plugin.latent_metrics"):
+        metric.compute()
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert "effective rank 1.00 of 2 (collapsed)" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    "preds, target, match",
+    [
+        (torch.zeros(3, 6), torch.zeros(3), r"packed rows of shape \(N, 4D\); got \(3, 6\)"),
+        (torch.zeros(3, 8), torch.zeros(2), "same length; got 3 and 2"),
+    ],
+)
+def test_misshapen_rows_are_refused(preds, target, match):
+    with pytest.raises(ValueError, match=match):
+        MaskedLatentR2().update(preds, target)
+
+
+def test_unknown_predictor_is_refused():
+    with pytest.raises(ValueError, match="predictor must be one of"):
+        MaskedLatentR2(predictor="target")

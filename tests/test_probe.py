@@ -1,0 +1,253 @@
+"""The linear probe: the logistic helper on known answers, and a checkpoint end to end."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from omegaconf import OmegaConf
+from temporaldata import Data
+from torch_brain.data import Dataset
+
+from poyocap_plugin.checkpoints import load_train_checkpoint
+from poyocap_plugin.cli import cli
+from poyocap_plugin.probe import PROBE_FEATURES, linear_probe_accuracy, probe_checkpoint
+
+DG = "drifting_gratings_orientation"
+BRAINSET = "allen_brain_observatory_calcium"
+SEED = 3
+
+
+def blobs(rng, n, *, separable):
+    labels = rng.integers(0, 8, n)
+    if separable:  # one well-separated cluster per class
+        features = 10.0 * np.eye(8)[labels] + 0.1 * rng.standard_normal((n, 8))
+    else:
+        features = rng.standard_normal((n, 8))
+    return features, labels
+
+
+def test_separable_features_are_classified_perfectly():
+    rng = np.random.default_rng(0)
+    train, test = blobs(rng, 200, separable=True), blobs(rng, 100, separable=True)
+    assert linear_probe_accuracy(*train, *test) == 1.0
+
+
+def test_features_independent_of_the_labels_score_near_chance():
+    rng = np.random.default_rng(0)
+    train, test = blobs(rng, 400, separable=False), blobs(rng, 4000, separable=False)
+    assert abs(linear_probe_accuracy(*train, *test) - 1 / 8) < 0.03
+
+
+def test_helper_refuses_one_class_and_mismatched_shapes():
+    features = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"at least two classes.*\[2\]"):
+        linear_probe_accuracy(features, np.full(4, 2), features, np.arange(4))
+    with pytest.raises(ValueError, match=r"train_features must be \(N, F\).*\(4, 3\) and \(3,\)"):
+        linear_probe_accuracy(features, np.arange(3), features, np.arange(4))
+    with pytest.raises(ValueError, match="differ in width: 3 vs 2"):
+        linear_probe_accuracy(features, np.arange(4), np.zeros((4, 2)), np.arange(4))
+
+
+def run_config(data_root) -> dict:
+    """A stage-1 config as train.py saves it: plain containers, interpolations unresolved."""
+    return {
+        "model": {
+            "_target_": "poyocap_plugin.models.CAPOYO",
+            "sequence_length": 1.0,
+            "latent_step": 0.25,
+            "num_latents_per_step": 2,
+            "dim": 16,
+            "depth": 1,
+            "dim_head": 8,
+            "cross_heads": 1,
+            "self_heads": 2,
+            "ffn_dropout": 0.0,
+            "lin_dropout": 0.0,
+            "atn_dropout": 0.0,
+            "readouts": {DG: 0.01},
+            "masking": {
+                "_target_": "poyocap_plugin.nn.LatentMasking",
+                "dim": "${model.dim}",
+                "seed": "${seed}",
+            },
+        },
+        "data_root": str(data_root),
+        "dataset": [
+            {
+                "selection": [{"brainset": BRAINSET}],
+                "config": {
+                    "sampling_intervals_modifier": "sampling_intervals = sampling_intervals"
+                    " & data.drifting_gratings.coalesce(0.3)\n",
+                    "multitask_readout": [{"readout_id": DG, "metrics": []}],
+                },
+            }
+        ],
+        "neuron_sampler": {
+            "_target_": "poyocap_plugin.neuron_sampler.NeuronSampler",
+            "population": "predictable",
+        },
+        "eval_transforms": ["${neuron_sampler}"],
+        "seed": SEED,
+    }
+
+
+def write_checkpoint(path, data_root, *, trained: bool):
+    """A Lightning-style checkpoint of a model built as train.py builds it."""
+    import hydra
+    from torch_brain.registry import MODALITY_REGISTRY
+
+    import poyocap_plugin.modalities  # noqa: F401
+
+    config = run_config(data_root)
+    cfg = OmegaConf.create(config)
+    torch.manual_seed(cfg.seed)
+    model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
+    dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split="train")
+    model.unit_emb.initialize_vocab(dataset.get_unit_ids())
+    model.session_emb.initialize_vocab(dataset.get_session_ids())
+    if trained:  # stands in for stage 1: any weights other than the initial ones
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(0.5 * torch.randn_like(parameter))
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": config}, path)
+    return path
+
+
+def read_session(data_root, session_id):
+    with h5py.File(data_root / BRAINSET / f"{session_id}.h5", "r") as f:
+        data = Data.from_hdf5(f)
+        return (
+            int(np.sum(data.units.is_predictable)),
+            len(data.train_domain),
+            len(data.test_domain),
+        )
+
+
+def test_probe_of_a_checkpoint_reports_every_recording_and_baseline(tmp_path, tiny_data_root):
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    result = probe_checkpoint(checkpoint, batch_size=5)
+
+    assert result.seed == SEED and result.window_s == 1.0 and result.n_classes == 8
+    assert set(result.pooled) == {"pretrained", "random_init"}
+    recordings = [f"{BRAINSET}/900000", f"{BRAINSET}/900001"]
+    assert list(result.per_recording) == recordings
+    for recording, probe in result.per_recording.items():
+        n_predictable, n_train, n_test = read_session(tiny_data_root, recording.split("/")[1])
+        # one window per trial of the split; the neurons are those the neuron sampler keeps
+        assert (probe.n_units, probe.n_train, probe.n_test) == (n_predictable, n_train, n_test)
+        assert set(probe.accuracy) == set(PROBE_FEATURES)
+        assert all(0.0 <= a <= 1.0 for a in probe.accuracy.values())
+    assert result.n_test == sum(read_session(tiny_data_root, r[-6:])[2] for r in recordings)
+    assert all(0.0 <= a <= 1.0 for a in result.pooled.values())
+    overall = result.per_recording_overall
+    assert overall["raw_df_over_f"] == pytest.approx(
+        sum(p.accuracy["raw_df_over_f"] * p.n_test for p in result.per_recording.values())
+        / result.n_test
+    )
+
+    record = json.loads(result.to_json())
+    assert record["chance"] == 0.125 and record["n_test_trials"] == result.n_test
+    assert record["pooled_pretrained_minus_random_init"] == pytest.approx(
+        result.pooled["pretrained"] - result.pooled["random_init"]
+    )
+    assert set(record["per_recording"][recordings[0]]) == {
+        "n_units",
+        "n_train_trials",
+        "n_test_trials",
+        *PROBE_FEATURES,
+    }
+
+
+def test_random_init_with_the_runs_seed_is_the_untrained_checkpoint(tmp_path, tiny_data_root):
+    """An untrained checkpoint and the random-init trunk drawn with the run's seed are the
+    same weights with the same vocabularies, so every accuracy agrees exactly."""
+    checkpoint = write_checkpoint(tmp_path / "init.ckpt", tiny_data_root, trained=False)
+    result = probe_checkpoint(checkpoint)
+    assert result.pooled["pretrained"] == result.pooled["random_init"]
+    for probe in result.per_recording.values():
+        assert probe.accuracy["pretrained"] == probe.accuracy["random_init"]
+
+    features = {}
+    for seed in (SEED, SEED + 1):
+        run = load_train_checkpoint(checkpoint)
+        torch.manual_seed(seed)
+        features[seed] = run.instantiate_model().latent_emb.weight
+    assert not torch.equal(features[SEED], features[SEED + 1])
+
+
+def test_cli_writes_probe_json(tmp_path, tiny_data_root):
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["probe", str(checkpoint), "--out", str(out), "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("probe: pretrained ")
+    assert "chance 0.125 (pooled test accuracy, 12 test trials in 2 recordings)" in result.output
+    record = json.loads((out / "probe.json").read_text())
+    assert record["seed"] == 7 and record["checkpoint"] == str(checkpoint)
+    assert set(record["pooled"]) == {"pretrained", "random_init"}
+    assert set(record["per_recording_overall"]) == set(PROBE_FEATURES)
+
+
+def test_data_root_argument_replaces_the_runs(tmp_path, tiny_data_root):
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    with pytest.raises(FileNotFoundError, match=r"data_root .*nowhere \(from the data_root arg"):
+        probe_checkpoint(checkpoint, data_root=tmp_path / "nowhere")
+    moved = write_checkpoint(tmp_path / "moved.ckpt", tiny_data_root, trained=True)
+    state = torch.load(moved, weights_only=False)
+    state["hyper_parameters"]["data_root"] = str(tmp_path / "moved")
+    torch.save(state, moved)
+    with pytest.raises(FileNotFoundError, match=r"moved \(from .*moved.ckpt's config\)"):
+        probe_checkpoint(moved)
+    assert probe_checkpoint(moved, data_root=tiny_data_root).n_test == 12
+
+
+def test_bad_checkpoints_are_refused_naming_the_file(tmp_path, tiny_data_root):
+    missing = tmp_path / "nope.ckpt"
+    with pytest.raises(FileNotFoundError, match=r"checkpoint .*nope.ckpt does not exist"):
+        probe_checkpoint(missing)
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"garbage.ckpt is not a torch checkpoint"):
+        probe_checkpoint(garbage)
+    bare = tmp_path / "bare.ckpt"
+    torch.save({"state_dict": {}}, bare)
+    with pytest.raises(ValueError, match=r"bare.ckpt is not a checkpoint of torch_brain's train"):
+        probe_checkpoint(bare)
+    other = tmp_path / "poyo_plus.ckpt"
+    config = run_config(tiny_data_root)
+    config["model"] = {"_target_": "torch_brain.models.POYOPlus", "dim": 16}
+    torch.save({"state_dict": {}, "hyper_parameters": config}, other)
+    with pytest.raises(
+        ValueError,
+        match=r"poyo_plus.ckpt is not a CAPOYO checkpoint: model._target_="
+        r"'torch_brain.models.POYOPlus', expected 'poyocap_plugin.models.CAPOYO'",
+    ):
+        probe_checkpoint(other)
+
+    result = CliRunner().invoke(cli, ["probe", str(other), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "poyo_plus.ckpt is not a CAPOYO checkpoint" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_device_must_be_available(tmp_path, tiny_data_root):
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    with pytest.raises(ValueError, match=r"device='tpu9' is not a torch device"):
+        probe_checkpoint(checkpoint, device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda', but CUDA is not available"):
+            probe_checkpoint(checkpoint, device="cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_probe_on_the_gpu_matches_the_cpu(tmp_path, tiny_data_root):
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    cpu, gpu = (probe_checkpoint(checkpoint, device=d) for d in ("cpu", "cuda"))
+    assert gpu.n_test == cpu.n_test
+    for feature, accuracy in cpu.pooled.items():
+        assert abs(gpu.pooled[feature] - accuracy) <= 1 / cpu.n_test  # one trial at most
