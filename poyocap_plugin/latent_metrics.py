@@ -41,7 +41,13 @@ from torchmetrics.utilities import dim_zero_cat
 
 from poyocap_plugin.losses import MASKED_LATENT_BLOCKS
 
-__all__ = ["COLLAPSE_RANK", "MaskedLatentR2", "effective_rank", "r2_score"]
+__all__ = [
+    "COLLAPSE_RANK",
+    "MaskedLatentR2",
+    "MaskedLatentTargetRank",
+    "effective_rank",
+    "r2_score",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,26 +80,25 @@ def effective_rank(rows: torch.Tensor) -> float:
     return float(math.exp(-(p * p.log()).sum()))
 
 
-class MaskedLatentR2(Metric):
-    """:math:`R^2` of a prediction of the masked latents' targets (see the module docs).
-
-    Args:
-        predictor: which block predicts the target: ``"reconstruction"`` (the model),
-            ``"window_mean"`` or ``"copy_forward"`` (the trivial predictors).
-    """
+class _PackedRows(Metric):
+    """Collects a recording's packed masked-latent rows (gathered across DDP ranks)."""
 
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, *, predictor: str = "reconstruction"):
+    def __init__(self):
         super().__init__()
-        if predictor not in _PREDICTORS:
-            raise ValueError(
-                f"MaskedLatentR2.predictor must be one of {_PREDICTORS}; got {predictor!r}"
-            )
-        self.predictor = predictor
         self.add_state("rows", default=[], dist_reduce_fx="cat")
+
+    def blocks(self) -> dict[str, torch.Tensor] | None:
+        """The rows split into :data:`MASKED_LATENT_BLOCKS`, or None before any update."""
+        if not self.rows:  # e.g. a stage-1 dataset config run with masking off
+            return None
+        rows = dim_zero_cat(self.rows)
+        return dict(
+            zip(MASKED_LATENT_BLOCKS, rows.chunk(len(MASKED_LATENT_BLOCKS), 1), strict=True)
+        )
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
         """Add packed rows ``preds`` of shape :math:`(N, 4D)`; ``target`` is the readout's
@@ -101,7 +106,7 @@ class MaskedLatentR2(Metric):
         blocks = len(MASKED_LATENT_BLOCKS)
         if preds.ndim != 2 or preds.shape[1] % blocks:
             raise ValueError(
-                f"MaskedLatentR2 expects packed rows of shape (N, {blocks}D); "
+                f"{type(self).__name__} expects packed rows of shape (N, {blocks}D); "
                 f"got {tuple(preds.shape)}"
             )
         if target.shape[0] != preds.shape[0]:
@@ -111,13 +116,27 @@ class MaskedLatentR2(Metric):
             )
         self.rows.append(preds.detach().float())
 
+
+class MaskedLatentR2(_PackedRows):
+    """:math:`R^2` of a prediction of the masked latents' targets (see the module docs).
+
+    Args:
+        predictor: which block predicts the target: ``"reconstruction"`` (the model),
+            ``"window_mean"`` or ``"copy_forward"`` (the trivial predictors).
+    """
+
+    def __init__(self, *, predictor: str = "reconstruction"):
+        super().__init__()
+        if predictor not in _PREDICTORS:
+            raise ValueError(
+                f"MaskedLatentR2.predictor must be one of {_PREDICTORS}; got {predictor!r}"
+            )
+        self.predictor = predictor
+
     def compute(self) -> torch.Tensor:
-        if not self.rows:  # a stage-1 dataset config run with masking off
+        blocks = self.blocks()
+        if blocks is None:
             return torch.tensor(0.0)
-        rows = dim_zero_cat(self.rows)
-        blocks = dict(
-            zip(MASKED_LATENT_BLOCKS, rows.chunk(len(MASKED_LATENT_BLOCKS), 1), strict=True)
-        )
         target = blocks["target"]
         score = r2_score(blocks[self.predictor], target)
         if self.predictor == "reconstruction":
@@ -136,3 +155,13 @@ class MaskedLatentR2(Metric):
                 " (collapsed)" if rank < COLLAPSE_RANK else "",
             )
         return torch.tensor(score, dtype=torch.float32)
+
+
+class MaskedLatentTargetRank(_PackedRows):
+    """Effective rank of the masked latents' targets: a collapse signal (falls to 1 when
+    every target lies on one line)."""
+
+    def compute(self) -> torch.Tensor:
+        blocks = self.blocks()
+        rank = 0.0 if blocks is None else effective_rank(blocks["target"])
+        return torch.tensor(rank, dtype=torch.float32)

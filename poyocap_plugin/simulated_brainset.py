@@ -50,9 +50,9 @@ class SimulationSettings:
         "Rorb-IRES2-Cre",
     )
     n_sessions: int = 4
-    n_rois: int = 20
+    n_rois: int = 100
     nm1_repeats: int = 3
-    dg_repeats: int = 3
+    dg_repeats: int = 8
     movie_size: tuple[int, int] = (38, 76)
     template_size: tuple[int, int] = (16, 32)
     prepare_workers: int = 1

@@ -150,6 +150,8 @@ def write_calcium_session(
             stats_valid=stats_valid,
             is_predictable=is_predictable,
             cre_line=np.array([cre_line] * n_units),
+            df_over_f_mean=df_over_f.mean(axis=0).astype(np.float64),
+            df_over_f_std=df_over_f.std(axis=0).astype(np.float64),
         ),
         calcium_traces=RegularTimeSeries(
             df_over_f=df_over_f, sampling_rate=sampling_rate_hz, domain_start=0.0

@@ -449,3 +449,17 @@ def test_trivial_predictions_copy_the_last_unmasked_bin_and_average_the_window()
     # mean) until bin 2's latent 5; bin 3's latent 6 copies latent 4
     expected = torch.tensor([0.0, 4.0, 0.0, 4.0, 4.0, 5.0, 4.0, 7.0])
     torch.testing.assert_close(copy_forward[0, :, 0], expected)
+
+
+@pytest.mark.parametrize("token, tells_apart", [("modulated", True), ("concat", False)])
+def test_only_the_modulated_token_keeps_which_neuron_was_active_in_an_average(token, tells_apart):
+    """Why the concat token starts on a plateau: two windows that differ only in which
+    neuron was active have the same average token, so uniform attention at init sees no
+    stimulus; the modulated token's average differs."""
+    model = make_model(masked=False, readouts={DG: 1.0}, input_token=token)
+    model.unit_emb.initialize_vocab(["u0", "u1"])
+    units = torch.tensor([[1, 2]])
+    first = model._embed_inputs(units, torch.tensor([[[1.0], [0.0]]])).mean(1)
+    second = model._embed_inputs(units, torch.tensor([[[0.0], [1.0]]])).mean(1)
+    assert (not torch.allclose(first, second)) == tells_apart
+    assert hasattr(model, "input_value_map") == (token == "concat")

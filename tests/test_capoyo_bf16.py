@@ -26,7 +26,7 @@ def test_stage1_masked_step_runs_in_bf16_and_reaches_every_parameter(tiny_data_r
     model = make_model()
     batch = make_batch(model, tiny_data_root)
     output, loss = _train_step_under_autocast(model, batch)
-    assert output[MASKED_LATENT_READOUT].shape == (2 * model.num_masked, 2 * model.dim)
+    assert output[MASKED_LATENT_READOUT].shape == (2 * model.num_masked, 4 * model.dim)
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
     assert all(p.grad.dtype == p.dtype == torch.float32 for p in model.parameters())

@@ -5,7 +5,12 @@ import logging
 import pytest
 import torch
 
-from poyocap_plugin.latent_metrics import MaskedLatentR2, effective_rank, r2_score
+from poyocap_plugin.latent_metrics import (
+    MaskedLatentR2,
+    MaskedLatentTargetRank,
+    effective_rank,
+    r2_score,
+)
 
 
 def pack(reconstruction, target, window_mean=None, copy_forward=None):
@@ -70,3 +75,11 @@ def test_misshapen_rows_are_refused(preds, target, match):
 def test_unknown_predictor_is_refused():
     with pytest.raises(ValueError, match="predictor must be one of"):
         MaskedLatentR2(predictor="target")
+
+
+def test_target_rank_metric_is_the_effective_rank_of_the_targets():
+    square = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    metric = MaskedLatentTargetRank()
+    assert metric.compute().item() == 0.0  # nothing seen yet
+    metric.update(pack(torch.zeros_like(square), square), torch.zeros(4))
+    assert metric.compute().item() == pytest.approx(2.0)

@@ -142,6 +142,11 @@ def test_predictability_stats_nan_and_constant_traces():
     assert result["stats_valid"].tolist() == [True, False, False, False]
     assert np.isnan(result["skewness"][1:]).all() and np.isnan(result["kurtosis"][1:]).all()
     assert result["is_predictable"].tolist() == [True, False, False, False]
+    # the normalisation statistics: of the finite frames; NaN with too few of them
+    np.testing.assert_allclose(result["df_over_f_mean"][:2], [x[5:, 0].mean(), 0.25])
+    np.testing.assert_allclose(result["df_over_f_std"][:2], [x[5:, 0].std(), 0.0])
+    assert np.isnan(result["df_over_f_mean"][2:]).all()
+    assert np.isnan(result["df_over_f_std"][2:]).all()
 
 
 def test_predictability_stats_rejects_1d():

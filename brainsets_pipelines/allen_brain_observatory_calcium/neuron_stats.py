@@ -54,7 +54,9 @@ def extract_predictability_stats(df_over_f: np.ndarray) -> dict[str, np.ndarray]
 
     Returns:
         A dict of arrays of shape (N,): ``skewness`` and ``kurtosis`` (float64, NaN where
-        undefined), ``stats_valid`` and ``is_predictable`` (bool).
+        undefined), ``stats_valid`` and ``is_predictable`` (bool), and the mean and
+        standard deviation of the finite values, ``df_over_f_mean`` and ``df_over_f_std``
+        (float64, NaN where undefined), with which models put every neuron on one scale.
 
     Raises:
         ValueError: If ``df_over_f`` is not 2-D.
@@ -80,11 +82,20 @@ def extract_predictability_stats(df_over_f: np.ndarray) -> dict[str, np.ndarray]
         & (np.nan_to_num(skewness, nan=np.inf) <= SKEWNESS_THRESHOLD)
         & (np.nan_to_num(kurtosis, nan=np.inf) <= KURTOSIS_THRESHOLD)
     )
+    mean = np.full(n_units, np.nan)
+    std = np.full(n_units, np.nan)
+    enough = finite.sum(axis=0) >= MIN_FRAMES
+    if x.shape[0] and enough.any():
+        with np.errstate(all="ignore"):
+            mean[enough] = np.nanmean(x[:, enough].astype(np.float64), axis=0)
+            std[enough] = np.nanstd(x[:, enough].astype(np.float64), axis=0)
     return {
         "skewness": skewness,
         "kurtosis": kurtosis,
         "stats_valid": stats_valid,
         "is_predictable": is_predictable,
+        "df_over_f_mean": mean,
+        "df_over_f_std": std,
     }
 
 

@@ -6,6 +6,7 @@ import copy
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ MOVIE_FRAME_READOUT = "natural_movie_one_image"
 # Modules transferred from a stage-1 checkpoint to stage 2. Unit and session vocabularies
 # are new in stage 2 (other neurons, other sessions), and so are its readouts.
 _TRUNK_MODULES = (
-    "input_value_map",
+    "input_value_map",  # only with input_token="concat"
     "task_emb",
     "latent_emb",
     "rotary_emb",
@@ -49,6 +50,8 @@ _TRUNK_MODULES = (
     "dec_atn",
     "dec_ffn",
 )
+InputToken = Literal["modulated", "concat"]
+_INPUT_TOKENS = ("modulated", "concat")
 _QUERY_TIME_SPLIT_S = 1e-6
 # The modules of which an EMA teacher (``masking.target="ema"``) keeps its own copy.
 _TEACHER_MODULES = ("enc_atn", "enc_ffn", "proc_layers")
@@ -90,9 +93,9 @@ class CAPOYO(nn.Module):
 
     Built from torch_brain 0.1.2's own modules, like ``CalciumPOYOPlus``:
 
-    1. Each (2-photon frame, neuron) value becomes a token: the concatenation of a linear
-       map of its dF/F and the neuron's embedding (each :math:`D/2` wide), at the frame's
-       time.
+    1. Each (2-photon frame, neuron) value becomes a token at the frame's time: the
+       neuron's embedding scaled by its dF/F, beside the embedding itself (each
+       :math:`D/2` wide; ``input_token``).
     2. Latent tokens (``num_latents_per_step`` per ``latent_step`` bin) cross-attend to the
        input tokens (rotary time embeddings), then a processor of ``depth`` self-attention
        blocks refines them.
@@ -134,6 +137,13 @@ class CAPOYO(nn.Module):
         emb_init_scale: std of the embeddings' initialisation.
         t_min: shortest rotary period (s).
         t_max: longest rotary period (s).
+        input_token: how a (frame, neuron) value becomes a token of width :math:`D`.
+            ``"modulated"`` (default): ``[dF/F x unit embedding ; unit embedding]``, so
+            that an average over tokens already carries *which* neurons were active;
+            ``"concat"``: ``[Linear(dF/F) ; unit embedding]``, CalciumPOYOPlus's layout,
+            whose average carries only the population's mean activity, so that stimulus
+            information first has to be learned into the attention weights (a long
+            plateau at chance; see ``docs/stage1.md``).
         masking: latent masking for the stage-1 objective, or None for none.
         frame_decoder: the UNet that turns a decoded query into a movie frame; required
             exactly when ``readouts`` names ``natural_movie_one_image``. It lives outside
@@ -164,6 +174,7 @@ class CAPOYO(nn.Module):
         emb_init_scale: float = 0.02,
         t_min: float = 1e-4,
         t_max: float = 4.0,
+        input_token: InputToken = "modulated",
         masking: LatentMasking | None = None,
         frame_decoder: SkipUNetFrameDecoder | None = None,
         frame_loss: nn.Module | None = None,
@@ -178,9 +189,15 @@ class CAPOYO(nn.Module):
         self.num_latent_bins = round(sequence_length / latent_step)
         self.dim = dim
 
-        self.input_value_map = nn.Linear(1, dim // 2)
-        nn.init.trunc_normal_(self.input_value_map.weight, 0, emb_init_scale)
-        nn.init.zeros_(self.input_value_map.bias)
+        if input_token not in _INPUT_TOKENS:
+            raise ValueError(
+                f"model.input_token must be one of {_INPUT_TOKENS}; got {input_token!r}"
+            )
+        self.input_token = input_token
+        if input_token == "concat":
+            self.input_value_map = nn.Linear(1, dim // 2)
+            nn.init.trunc_normal_(self.input_value_map.weight, 0, emb_init_scale)
+            nn.init.zeros_(self.input_value_map.bias)
         self.unit_emb = InfiniteVocabEmbedding(dim // 2, init_scale=emb_init_scale)
         self.session_emb = InfiniteVocabEmbedding(dim, init_scale=emb_init_scale)
         max_id = max(int(spec.id) for spec in readout_specs.values())
@@ -319,9 +336,10 @@ class CAPOYO(nn.Module):
                 )
 
     def _embed_inputs(self, input_unit_index: torch.Tensor, input_values: torch.Tensor):
-        return torch.cat(
-            (self.input_value_map(input_values), self.unit_emb(input_unit_index)), dim=-1
-        )
+        unit = self.unit_emb(input_unit_index)
+        if self.input_token == "concat":
+            return torch.cat((self.input_value_map(input_values), unit), dim=-1)
+        return torch.cat((input_values * unit, unit), dim=-1)
 
     @staticmethod
     def _encode(modules, latents, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask):
@@ -671,6 +689,8 @@ class CAPOYO(nn.Module):
             )
         # Module by module: the lazy vocabularies' load hooks expect their own keys.
         for name in _TRUNK_MODULES:
+            if not hasattr(self, name):  # input_value_map of a "modulated" token
+                continue
             getattr(self, name).load_state_dict(
                 {
                     key.removeprefix(f"{name}."): source[key]

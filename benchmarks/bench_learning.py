@@ -1,0 +1,227 @@
+"""Learning curves beside their baselines: the supervised positive control and stage 1.
+
+Every run goes through torch_brain 0.1.2's stock ``train.py`` (``poyocap train``) on the
+demo's simulated brainset (``SimulationSettings()``, prepared with ``brainsets prepare``):
+
+1. **Positive control** (drifting-grating direction, 8 classes): torch_brain's own
+   ``CalciumPOYOPlus`` (``poyocap_smoke``, every session) and CAPOYO with only the DG
+   readout (``poyocap_finetune_dg`` from scratch, the finetuning sessions). Beside them, on
+   the same test trials: chance and a logistic regression on each trial's mean dF/F.
+2. **Stage 1** (``poyocap_pretrain``) for each target option (``detached``, ``ema``,
+   ``normalized``: detached and layer-normalised): per epoch, the validation R^2 of the
+   masked-latent reconstruction beside the window-mean and copy-forward predictors' R^2,
+   the targets' effective rank, and the training loss.
+3. **Probe** (``poyocap probe``) of every stage-1 run: the pretrained trunk's test accuracy
+   minus that of the same architecture at random initialisation; with ``--seeds N`` the
+   default target runs N seeds and the difference gets its mean and 95 % CI (Student t).
+
+Results go to ``<out>/learning.json``; runs and data stay under ``<out>/work`` (a rerun
+reuses finished runs). Run from the repository root (CPU, ~1 h on 2 cores with 3 seeds)::
+
+    .venv/bin/python benchmarks/bench_learning.py --out bench_results --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import yaml
+from scipy import stats
+from temporaldata import Data
+
+from poyocap_plugin.probe import linear_probe_accuracy
+from poyocap_plugin.runs import RunOutputs, find_run_outputs
+from poyocap_plugin.simulated_brainset import BRAINSET_ID, SimulationSettings, prepare_data
+
+TARGETS = {
+    "detached": ["model.masking.target=detached"],
+    "ema": ["model.masking.target=ema"],
+    "normalized": ["model.masking.target=detached", "+model.masking.normalize_target=true"],
+}
+DEFAULT_TARGET = "detached"
+_COMMON = ["batch_size=16", "optim.base_lr=2e-4", "eval_batch_size=64", "num_workers=0"]
+_EXTRA_METRICS = [
+    {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "window_mean"},
+    {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "copy_forward"},
+    {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentTargetRank"},
+]
+
+
+def _poyocap() -> str:
+    return str(Path(sys.executable).parent / "poyocap")
+
+
+def _bench_pretrain_config(config_dir: Path) -> None:
+    """A copy of the curriculum's pretraining config that also logs the baselines."""
+    groups = yaml.safe_load((config_dir / "dataset" / "poyocap_pretrain.yaml").read_text())
+    for group in groups:
+        for readout in group["config"]["multitask_readout"]:
+            if readout["readout_id"] == "masked_latent_reconstruction":
+                readout["metrics"] += [{"metric": m} for m in _EXTRA_METRICS]
+    (config_dir / "dataset" / "bench_pretrain.yaml").write_text(yaml.safe_dump(groups))
+
+
+def _train(log_dir: Path, overrides: list[str]) -> RunOutputs:
+    """Run ``poyocap train`` unless ``log_dir`` holds a finished run; its outputs."""
+    done = log_dir / "done"
+    if not done.is_file():
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / "train.log", "w") as log:
+            subprocess.run(
+                [_poyocap(), "train", f"log_dir={log_dir}", *overrides],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
+        done.write_text("ok\n")
+    return find_run_outputs(log_dir)
+
+
+def _curves(metrics_csv: Path) -> dict:
+    """Per epoch: each validation metric averaged over recordings; the training loss."""
+    rows = list(csv.DictReader(open(metrics_csv)))
+    val: dict[str, dict[int, list[float]]] = {}
+    loss: dict[int, list[float]] = {}
+    test: dict[str, list[float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if not value or key.startswith("average"):
+                continue
+            name = "/".join(key.split("/")[2:-1])  # <brainset>/<session>/<readout>/<metric>
+            if key.endswith("/val"):
+                val.setdefault(name, {}).setdefault(int(row["epoch"]), []).append(float(value))
+            elif key.endswith("/test"):
+                test.setdefault(name, []).append(float(value))
+        if row.get("train_loss"):
+            loss.setdefault(int(row["epoch"]), []).append(float(row["train_loss"]))
+    return {
+        "val": {n: [float(np.mean(v[e])) for e in sorted(v)] for n, v in val.items()},
+        "train_loss": [float(np.mean(loss[e])) for e in sorted(loss)],
+        "test": {n: float(np.mean(v)) for n, v in test.items()},
+    }
+
+
+def _trial_mean_logistic(data_root: Path, sessions: list[str]) -> dict[str, float]:
+    """Logistic regression on each DG trial's mean dF/F, test accuracy per session."""
+    scores = {}
+    for session in sessions:
+        path = data_root / BRAINSET_ID / f"{session}.h5"
+        with h5py.File(path) as f:
+            data = Data.from_hdf5(f, lazy=False)
+            x = np.asarray(data.calcium_traces.df_over_f)
+            t = np.asarray(data.calcium_traces.timestamps)
+            dg = data.drifting_gratings
+            split = {}
+            for name in ("train", "test"):
+                domain = getattr(data, f"{name}_domain")
+                inside = [
+                    i
+                    for i, (s, e) in enumerate(zip(dg.start, dg.end, strict=True))
+                    if ((domain.start <= s) & (domain.end >= e)).any()
+                ]
+                features = np.stack(
+                    [np.nanmean(x[(t >= dg.start[i]) & (t < dg.end[i])], 0) for i in inside]
+                )
+                split[name] = (np.nan_to_num(features), np.asarray(dg.orientation_id)[inside])
+        scores[session] = linear_probe_accuracy(*split["train"], *split["test"])
+    return scores
+
+
+def _mean_ci(values: list[float]) -> dict:
+    """Mean and 95 % Student-t interval (None for one value)."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return {"mean": mean, "ci95": None, "n": len(values)}
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return {"mean": mean, "ci95": [mean - half, mean + half], "n": len(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument("--seeds", type=int, default=3, help="Seeds of the default target.")
+    parser.add_argument("--control-epochs", type=int, default=16)
+    parser.add_argument("--pretrain-epochs", type=int, default=16)
+    args = parser.parse_args()
+    os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+    work = (args.out / "work").resolve()
+    data_root = prepare_data(work / "data", SimulationSettings())
+    config_dir = work / "configs"
+    subprocess.run(
+        [_poyocap(), "datasets", str(data_root), "--out", str(config_dir)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    _bench_pretrain_config(config_dir)
+    base = [f"data_root={data_root}", f"hydra.searchpath=[file://{config_dir}]", *_COMMON]
+    result: dict = {"simulation": SimulationSettings().__dict__, "chance": 1 / 8}
+
+    sessions = sorted(p.stem for p in (data_root / BRAINSET_ID).glob("*.h5"))
+    controls = {
+        "calcium_poyo_plus": [
+            "--config-name",
+            "poyocap_smoke",
+            f"epochs={args.control_epochs}",
+            "train_transforms=[${normalize}]",
+        ],
+        "capoyo_dg_only": [
+            "--config-name",
+            "poyocap_finetune_dg",
+            "dataset=poyocap_finetune_dg",
+            "model=capoyo_48k",
+            f"epochs={args.control_epochs}",
+        ],
+    }
+    logistic = _trial_mean_logistic(data_root, sessions)
+    result["positive_control"] = {"logistic_trial_mean_dff_test": logistic}
+    for name, overrides in controls.items():
+        curves = _curves(_train(work / "control" / name, [*overrides, *base]).metrics_csv)
+        result["positive_control"][name] = curves
+
+    stage1: dict = {}
+    for target, target_overrides in TARGETS.items():
+        seeds = range(42, 42 + (args.seeds if target == DEFAULT_TARGET else 1))
+        for seed in seeds:
+            log_dir = work / "stage1" / target / f"seed_{seed}"
+            overrides = [
+                "--config-name",
+                "poyocap_pretrain",
+                "dataset=bench_pretrain",
+                "model=capoyo_48k",
+                f"epochs={args.pretrain_epochs}",
+                f"seed={seed}",
+                *target_overrides,
+                *base,
+            ]
+            run = _train(log_dir, overrides)
+            curves = _curves(run.metrics_csv)
+            # the trunk as pretraining left it, the usual checkpoint of an SSL probe
+            subprocess.run(
+                [_poyocap(), "probe", str(run.last_checkpoint), "--out", str(log_dir / "probe")],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            probe = json.loads((log_dir / "probe" / "probe.json").read_text())
+            stage1.setdefault(target, {})[seed] = {"curves": curves, "probe": probe}
+    result["stage1"] = stage1
+    differences = [
+        run["probe"]["pooled_pretrained_minus_random_init"]
+        for run in stage1[DEFAULT_TARGET].values()
+    ]
+    result["probe_pretrained_minus_random_init"] = _mean_ci(differences)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "learning.json").write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {args.out / 'learning.json'}")
+
+
+if __name__ == "__main__":
+    main()
