@@ -15,10 +15,12 @@ demo's simulated brainset (``SimulationSettings()``, prepared with ``brainsets p
    minus that of the same architecture at random initialisation; with ``--seeds N`` the
    default target runs N seeds and the difference gets its mean and 95 % CI (Student t).
 
-Results go to ``<out>/learning.json``; runs and data stay under ``<out>/work`` (a rerun
-reuses finished runs). Run from the repository root (CPU, ~1 h on 2 cores with 3 seeds)::
+Results go to ``<out>/learning_control.json`` and ``<out>/learning_stage1.json``; runs and
+data stay under ``<out>/work`` (a rerun reuses finished runs). Run from the repository root
+(CPU, the two sections in parallel on 2 cores, ~40 min with 3 seeds)::
 
-    .venv/bin/python benchmarks/bench_learning.py --out bench_results --seeds 3
+    .venv/bin/python benchmarks/bench_learning.py --out bench_results --sections control &
+    .venv/bin/python benchmarks/bench_learning.py --out bench_results --sections stage1
 """
 
 from __future__ import annotations
@@ -151,7 +153,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="Seeds of the default target.")
     parser.add_argument("--control-epochs", type=int, default=16)
     parser.add_argument("--pretrain-epochs", type=int, default=16)
+    parser.add_argument(
+        "--sections",
+        default="control,stage1",
+        help="Comma-separated: control, stage1 (run them as two processes to use 2 cores).",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
     work = (args.out / "work").resolve()
     data_root = prepare_data(work / "data", SimulationSettings())
@@ -181,12 +189,30 @@ def main() -> None:
             f"epochs={args.control_epochs}",
         ],
     }
-    logistic = _trial_mean_logistic(data_root, sessions)
-    result["positive_control"] = {"logistic_trial_mean_dff_test": logistic}
-    for name, overrides in controls.items():
-        curves = _curves(_train(work / "control" / name, [*overrides, *base]).metrics_csv)
-        result["positive_control"][name] = curves
+    if "control" in sections:
+        logistic = _trial_mean_logistic(data_root, sessions)
+        result["positive_control"] = {"logistic_trial_mean_dff_test": logistic}
+        for name, overrides in controls.items():
+            run = _train(work / "control" / name, [*overrides, *base])
+            result["positive_control"][name] = _curves(run.metrics_csv)
+        _write(args.out, "learning_control.json", result)
+    if "stage1" in sections:
+        result["stage1"] = _stage1(work, base, args)
+        differences = [
+            run["probe"]["pooled_pretrained_minus_random_init"]
+            for run in result["stage1"][DEFAULT_TARGET].values()
+        ]
+        result["probe_pretrained_minus_random_init"] = _mean_ci(differences)
+        _write(args.out, "learning_stage1.json", result)
 
+
+def _write(out: Path, name: str, result: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out / name}")
+
+
+def _stage1(work: Path, base: list[str], args: argparse.Namespace) -> dict:
     stage1: dict = {}
     for target, target_overrides in TARGETS.items():
         seeds = range(42, 42 + (args.seeds if target == DEFAULT_TARGET else 1))
@@ -212,15 +238,7 @@ def main() -> None:
             )
             probe = json.loads((log_dir / "probe" / "probe.json").read_text())
             stage1.setdefault(target, {})[seed] = {"curves": curves, "probe": probe}
-    result["stage1"] = stage1
-    differences = [
-        run["probe"]["pooled_pretrained_minus_random_init"]
-        for run in stage1[DEFAULT_TARGET].values()
-    ]
-    result["probe_pretrained_minus_random_init"] = _mean_ci(differences)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "learning.json").write_text(json.dumps(result, indent=2, default=str))
-    print(f"wrote {args.out / 'learning.json'}")
+    return stage1
 
 
 if __name__ == "__main__":

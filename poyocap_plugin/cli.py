@@ -8,6 +8,7 @@ import click
 
 from poyocap_plugin import trainer as _trainer
 from poyocap_plugin.runs import find_run_outputs
+from poyocap_plugin.simulated_brainset import SimulationSettings
 
 
 @click.group()
@@ -567,7 +568,7 @@ def _curriculum_options(command):
         click.option(
             "--sim-sessions",
             type=int,
-            default=4,
+            default=SimulationSettings.n_sessions,
             show_default=True,
             help="With --simulate: number of sessions.",
         ),
@@ -583,7 +584,7 @@ def _curriculum_options(command):
         click.option(
             "--sim-rois",
             type=int,
-            default=20,
+            default=SimulationSettings.n_rois,
             show_default=True,
             help="With --simulate: ROIs per session.",
         ),
@@ -678,7 +679,6 @@ def _curriculum_inputs(kwargs: dict, **changes):
     import shlex
 
     from poyocap_plugin import curriculum
-    from poyocap_plugin.simulated_brainset import SimulationSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")

@@ -173,6 +173,7 @@ def write_curriculum_report(
     """
     from poyocap_plugin import predictability_report
     from poyocap_plugin.curriculum import arm_metrics
+    from poyocap_plugin.probe import probe_checkpoint
     from poyocap_plugin.render import render_decoded_frames
 
     report_dir = Path(report_dir)
@@ -203,6 +204,11 @@ def write_curriculum_report(
         report_dir / "training_curves.png",
     )
 
+    probe = None
+    if "pretrain" in cap:  # the trunk as stage 1 left it, against the same trunk untrained
+        probe = probe_checkpoint(cap["pretrain"].last_checkpoint, data_root=data_root)
+        probe.write(report_dir / "probe")
+
     def rel(path: Path) -> str:
         return os.path.relpath(path, report_dir)
 
@@ -224,6 +230,22 @@ def write_curriculum_report(
         "Test metrics of each run's best checkpoint, averaged over the test recordings.",
         "",
         metrics_table(arm_metrics(cap), arm_metrics(baseline), simulated=simulated),
+    ]
+    if probe is not None:
+        lines += [
+            "## Stage-1 trunk: linear probe of the drifting-grating direction",
+            "",
+            "A logistic regression on each DG trial's mean processed latent, fitted on the "
+            "training trials of the pretraining sessions and scored on their test trials "
+            "(`poyocap probe`):",
+            "",
+            f"    {probe.summary()}",
+            "",
+            f"Details: [{rel(report_dir / 'probe' / 'probe.json')}]"
+            f"({rel(report_dir / 'probe' / 'probe.json')})",
+            "",
+        ]
+    lines += [
         "## Decoded frames (test split; top: true, bottom: decoded)",
         "",
     ]

@@ -170,7 +170,8 @@ class TestArguments:
 # End to end: simulate -> `brainsets prepare` -> stock train.py (both stages) -> report
 # ---------------------------------------------------------------------------------------
 
-SIMULATION = SimulationSettings(n_sessions=2, n_rois=10)  # one Sst, one Cux2 session
+# one Sst, one Cux2 session, small (the demo's data are 100 ROIs and 8 repeats)
+SIMULATION = SimulationSettings(n_sessions=2, n_rois=10, dg_repeats=3)
 # train.py's OneCycleLR needs >= 4 steps per run: one session of 84 DG windows at batch 32
 # gives 2 steps per epoch, so stage 1 and the DG runs take 2 epochs
 SETTINGS = CurriculumSettings(pretrain_epochs=2, finetune_epochs=1, dg_epochs=2, batch_size=32)
@@ -259,6 +260,10 @@ def test_every_artefact_is_there(finished):
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert all(math.isfinite(float(c)) for c in cells[1:3] + cells[4:]), row
     assert "a **different dataset**" in report
+    # the stage-1 trunk's probe, beside the same trunk untrained and chance
+    (probe,) = [line.strip() for line in report.splitlines() if line.strip().startswith("probe:")]
+    assert "random init" in probe and "chance 0.125" in probe
+    assert (out / "report" / "probe" / "probe.json").is_file()
     images = [line.split("](")[1].rstrip(")") for line in report.splitlines() if "![" in line]
     assert len(images) == 2 * 1 + 2  # frames of the one test recording per arm, curves, scatter
     for relative in images:

@@ -90,10 +90,19 @@ def test_pretraining_learns_and_its_checkpoint_gives_the_trunk(tiny_data_root, t
 
 
 @pytest.mark.slow
-def test_pretraining_runs_under_ddp_with_two_cpu_processes(tiny_data_root, tmp_path):
-    result = pretrain(tiny_data_root, tmp_path / "run", "epochs=2", "gpus=2")
+@pytest.mark.parametrize("target", ["detached", "ema"])
+def test_pretraining_runs_under_ddp_with_two_cpu_processes(tiny_data_root, tmp_path, target):
+    result = pretrain(
+        tiny_data_root, tmp_path / "run", "epochs=2", "gpus=2", f"model.masking.target={target}"
+    )
     assert "world size/num nodes: 1/0/2/1" in result.stdout + result.stderr
     run = find_run_outputs(tmp_path / "run")
     checkpoint = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)
     # each of the 2 ranks takes 4 of the 8 windows of a step: 42 // 8 = 5 steps per epoch
     assert checkpoint["global_step"] == 10
+    state = checkpoint["state_dict"]
+    if target == "ema":  # one teacher update per optimiser step, saved with the run
+        assert int(state["model.teacher_steps"]) == 10
+        assert any(key.startswith("model.teacher.proc_layers.") for key in state)
+    else:
+        assert not any(key.startswith("model.teacher") for key in state)
