@@ -79,7 +79,7 @@ def _train(log_dir: Path, overrides: list[str]) -> RunOutputs:
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(log_dir / "train.log", "w") as log:
             subprocess.run(
-                [_poyocap(), "train", f"log_dir={log_dir}", *overrides],
+                [_poyocap(), "train", *overrides, f"log_dir={log_dir}"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 check=True,

@@ -133,6 +133,10 @@ class MaskedLatentR2(_PackedRows):
             )
         self.predictor = predictor
 
+    def extra_repr(self) -> str:
+        # the evaluator keys a recording's metrics by str(metric): one key per predictor
+        return f"predictor={self.predictor}"
+
     def compute(self) -> torch.Tensor:
         blocks = self.blocks()
         if blocks is None:

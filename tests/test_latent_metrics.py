@@ -83,3 +83,12 @@ def test_target_rank_metric_is_the_effective_rank_of_the_targets():
     assert metric.compute().item() == 0.0  # nothing seen yet
     metric.update(pack(torch.zeros_like(square), square), torch.zeros(4))
     assert metric.compute().item() == pytest.approx(2.0)
+
+
+def test_each_predictor_has_its_own_name():
+    """torch_brain's evaluator keys a recording's metrics by str(metric)."""
+    names = {str(MaskedLatentR2(predictor=p)) for p in ("reconstruction", "window_mean")}
+    assert names == {
+        "MaskedLatentR2(predictor=reconstruction)",
+        "MaskedLatentR2(predictor=window_mean)",
+    }
