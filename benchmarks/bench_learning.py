@@ -49,7 +49,7 @@ TARGETS = {
     "ema": ["model.masking.target=ema"],
     "normalized": ["model.masking.target=detached", "+model.masking.normalize_target=true"],
 }
-DEFAULT_TARGET = "detached"
+DEFAULT_TARGET = "ema"
 _COMMON = ["batch_size=16", "optim.base_lr=2e-4", "eval_batch_size=64", "num_workers=0"]
 _EXTRA_METRICS = [
     {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "window_mean"},

@@ -66,7 +66,7 @@ class LatentMasking(nn.Module):
         dim: int,
         ratio: float = 0.5,
         kind: MaskKind = "causal",
-        target: MaskTarget = "detached",
+        target: MaskTarget = "ema",
         normalize_target: bool = False,
         ema_decay: float = 0.996,
         ema_decay_end: float = 1.0,
