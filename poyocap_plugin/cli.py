@@ -589,6 +589,13 @@ def _curriculum_options(command):
             help="With --simulate: ROIs per session.",
         ),
         click.option(
+            "--sim-dg-repeats",
+            type=int,
+            default=SimulationSettings.dg_repeats,
+            show_default=True,
+            help="With --simulate: repeats of each of the 40 drifting-grating conditions.",
+        ),
+        click.option(
             "--prepare-workers",
             type=int,
             default=1,
@@ -683,6 +690,7 @@ def _curriculum_inputs(kwargs: dict, **changes):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")
     sim_sessions, sim_rois = kwargs.pop("sim_sessions"), kwargs.pop("sim_rois")
+    sim_dg_repeats = kwargs.pop("sim_dg_repeats")
     sim_cre_lines = tuple(kwargs.pop("sim_cre_lines"))
     prepare_workers = kwargs.pop("prepare_workers")
     if (data_root is None) == (not simulate_data):
@@ -695,6 +703,7 @@ def _curriculum_inputs(kwargs: dict, **changes):
             simulation = SimulationSettings(
                 n_sessions=sim_sessions,
                 n_rois=sim_rois,
+                dg_repeats=sim_dg_repeats,
                 prepare_workers=prepare_workers,
                 cre_lines=sim_cre_lines,
             )

@@ -276,6 +276,7 @@ def test_every_artefact_is_there(finished):
 def test_cli_rerun_skips_every_stage(finished):
     out = finished[0]
     args = ["curriculum", str(out), "--simulate", "--sim-sessions", "2", "--sim-rois", "10"]
+    args += ["--sim-dg-repeats", "3"]
     args += ["--pretrain-epochs", "2", "--finetune-epochs", "1", "--dg-epochs", "2"]
     args += ["--batch-size", "32"]
     result = CliRunner().invoke(cli, args)
