@@ -20,7 +20,8 @@ from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
 from torch_brain.data import Dataset
 from torch_brain.data.sampler import RandomFixedWindowSampler
 
-from poyocap_plugin.movie import TEMPLATE_DATASET, TEMPLATE_RELATIVE_PATH
+from poyocap_plugin.brainset import TEMPLATE_RELATIVE_PATH
+from poyocap_plugin.movie import TEMPLATE_DATASET
 
 BRAINSET_ID = "allen_brain_observatory_calcium"
 SAMPLING_RATE_HZ = 30.0

@@ -34,7 +34,8 @@ from _models import build_capoyo, build_stock
 from bench_train_step import UNIT_DROPOUT
 from torch_brain.transforms import Compose, UnitDropout
 
-from poyocap_plugin.movie import TEMPLATE_DATASET, TEMPLATE_RELATIVE_PATH, MovieFrameTargets
+from poyocap_plugin.brainset import TEMPLATE_RELATIVE_PATH
+from poyocap_plugin.movie import TEMPLATE_DATASET, MovieFrameTargets
 from poyocap_plugin.neuron_sampler import NeuronSampler
 
 STAGES = {

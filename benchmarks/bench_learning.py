@@ -40,9 +40,10 @@ import yaml
 from scipy import stats
 from temporaldata import Data
 
-from poyocap_plugin.probe import linear_probe_accuracy
-from poyocap_plugin.runs import RunOutputs, find_run_outputs
-from poyocap_plugin.simulated_brainset import BRAINSET_ID, SimulationSettings, prepare_data
+from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.probe import linear_probe_accuracy
+from poyocap_plugin.workflow.runs import RunOutputs, find_run_outputs
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
 
 TARGETS = {
     "detached": ["model.masking.target=detached"],

@@ -40,7 +40,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from poyocap_plugin.simulate import (
+from poyocap_plugin.workflow.simulate import (
     SessionLayout,
     natural_movie_one_template,
     nwb_path,

@@ -44,7 +44,8 @@ from torch_brain.data import collate
 from torch_brain.optim import SparseLamb
 from torch_brain.transforms import Compose, UnitDropout
 
-from poyocap_plugin.movie import TEMPLATE_DATASET, TEMPLATE_RELATIVE_PATH, MovieFrameTargets
+from poyocap_plugin.brainset import MOVIE_READOUT, TEMPLATE_RELATIVE_PATH
+from poyocap_plugin.movie import TEMPLATE_DATASET, MovieFrameTargets
 
 WINDOW_S = {"stage1": STAGE1_WINDOW_S, "stage2": STAGE2_WINDOW_S}
 # The shipped stage configs' UnitDropout (poyocap_pretrain.yaml, poyocap_finetune_movie.yaml).
@@ -90,12 +91,11 @@ def _train_step(model, batch, autocast) -> Callable[[], None]:
 
 def _decoder_step(model, batch, autocast, device: str) -> Callable[[], None]:
     """The frame decoder's own step: the part of stage 2 that CalciumPOYOPlus lacks."""
-    from poyocap_plugin.models.capoyo import MOVIE_FRAME_READOUT
 
     decoder = model.frame_decoder
-    spec = model.readout.readout_specs[MOVIE_FRAME_READOUT]
-    target = batch["target_values"][MOVIE_FRAME_READOUT]
-    weights = batch["target_weights"][MOVIE_FRAME_READOUT]
+    spec = model.readout.readout_specs[MOVIE_READOUT]
+    target = batch["target_values"][MOVIE_READOUT]
+    weights = batch["target_weights"][MOVIE_READOUT]
     queries = torch.randn(len(target), model.dim, device=device, requires_grad=True)
     optimizer = SparseLamb([{"params": list(decoder.parameters())}], lr=1e-4)
 

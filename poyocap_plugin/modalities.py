@@ -20,6 +20,7 @@ from typing import Any
 import torch_brain
 from torch_brain.registry import MODALITY_REGISTRY, DataType, ModalitySpec
 
+from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
 from poyocap_plugin.losses import CAPFrameLoss, MaskedLatentL1Loss
 
 __all__ = ["PLUGIN_MODALITIES", "register_all", "plugin_modality_names"]
@@ -30,7 +31,7 @@ PLUGIN_MODALITIES: tuple[tuple[str, dict[str, Any]], ...] = (
         # Stage-1 self-supervision: one query per masked latent token, at its time.
         # The model emits (reconstruction, reference) pairs; ``dim`` is the per-query
         # width a plain linear head would have and is not used by CAPOYO.
-        "masked_latent_reconstruction",
+        MASKED_LATENT_READOUT,
         dict(
             dim=1,
             type=DataType.CONTINUOUS,
@@ -47,7 +48,7 @@ PLUGIN_MODALITIES: tuple[tuple[str, dict[str, Any]], ...] = (
         # stock linear head would get; 1 keeps that unused head tiny, whatever H x W is.
         # The loss is CAPFrameLoss with its defaults (perceptual term off); a run that
         # configures the loss gives the model its own instance.
-        "natural_movie_one_image",
+        MOVIE_READOUT,
         dict(
             dim=1,
             type=DataType.CONTINUOUS,

@@ -19,12 +19,10 @@ import h5py
 import numpy as np
 from temporaldata import Data
 
-__all__ = ["MovieFrameTargets", "TEMPLATE_DATASET", "TEMPLATE_RELATIVE_PATH"]
+__all__ = ["MovieFrameTargets", "TEMPLATE_DATASET"]
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_RELATIVE_PATH = Path("allen_brain_observatory_calcium/templates/natural_movie_one.h5")
-"""Where the pipeline stores the NM1 template, relative to the processed-data root."""
 TEMPLATE_DATASET = "frames"
 """HDF5 dataset of the template file: (frames, height, width) uint8 grey levels."""
 

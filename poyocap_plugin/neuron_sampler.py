@@ -25,14 +25,13 @@ from typing import Any, Literal, get_args
 import numpy as np
 from temporaldata import Data, RegularTimeSeries
 
-from poyocap_plugin.predictability import (
+from poyocap_plugin.brainset import (
     ALLEN_CRE_LINES,
     PAPER_KURTOSIS_THRESHOLD,
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
-    predictable_mask,
-    valid_statistics_mask,
 )
+from poyocap_plugin.predictability import predictable_mask, valid_statistics_mask
 
 __all__ = [
     "CONFIG_KEY",
@@ -224,7 +223,7 @@ def _unit_column(units: Any, name: str, recording: str, *, required: bool) -> np
     raise KeyError(
         f"Recording {recording!r}: units has no {name!r} column (it has "
         f"{sorted(units.keys())}). Process the session with the plugin's "
-        "allen_brain_observatory_calcium pipeline, which stores per-neuron statistics."
+        f"{BRAINSET_ID} pipeline, which stores per-neuron statistics."
     )
 
 

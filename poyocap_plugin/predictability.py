@@ -8,7 +8,7 @@ At Cre-line level that selects Sst, Vip, Pvalb and Ntsr1 for pretraining.
 The ``allen_brain_observatory_calcium`` pipeline stores each neuron's statistics in
 ``units.skewness``, ``units.kurtosis`` and ``units.stats_valid``; this module reads them back
 across a brainset, summarises them per Cre line and finds knee thresholds; the report built
-from them lives in :mod:`poyocap_plugin.predictability_report`. The rule itself,
+from them lives in :mod:`poyocap_plugin.workflow.predictability_report`. The rule itself,
 :func:`predictable_mask`, is shared with :class:`poyocap_plugin.neuron_sampler.NeuronSampler`.
 
 .. note::
@@ -29,12 +29,9 @@ import numpy as np
 import pandas as pd
 from temporaldata import Data
 
+from poyocap_plugin.brainset import BRAINSET_ID, PAPER_KURTOSIS_THRESHOLD, PAPER_SKEWNESS_THRESHOLD
+
 __all__ = [
-    "ALLEN_CRE_LINES",
-    "BRAINSET_ID",
-    "PAPER_KURTOSIS_THRESHOLD",
-    "PAPER_PREDICTABLE_CRE_LINES",
-    "PAPER_SKEWNESS_THRESHOLD",
     "BrainsetStatistics",
     "knee_threshold",
     "predictable_mask",
@@ -45,33 +42,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
-"""Brainset folder under the processed-data root written by the plugin's pipeline."""
-
-PAPER_SKEWNESS_THRESHOLD = 3.51
-"""Skewness of dF/F (dimensionless) at or below which a neuron is predictable (paper)."""
-PAPER_KURTOSIS_THRESHOLD = 22.62
-"""Kurtosis of dF/F (dimensionless) at or below which a neuron is predictable (paper)."""
-
-ALLEN_CRE_LINES = (
-    "Cux2-CreERT2",
-    "Emx1-IRES-Cre",
-    "Fezf2-CreER",
-    "Nr5a1-Cre",
-    "Ntsr1-Cre_GN220",
-    "Pvalb-IRES-Cre",
-    "Rbp4-Cre_KL100",
-    "Rorb-IRES2-Cre",
-    "Scnn1a-Tg3-Cre",
-    "Slc17a7-IRES2-Cre",
-    "Sst-IRES-Cre",
-    "Tlx3-Cre_PL56",
-    "Vip-IRES-Cre",
-)
-"""The 13 Cre lines of the Allen Brain Observatory 2-photon data, spelled as allensdk does."""
-
-PAPER_PREDICTABLE_CRE_LINES = ("Sst-IRES-Cre", "Vip-IRES-Cre", "Pvalb-IRES-Cre", "Ntsr1-Cre_GN220")
-"""The paper's predictable lines (pretraining); the other nine are for finetuning."""
 
 _UNIT_COLUMNS = ("skewness", "kurtosis")
 _STIMULI = ("drifting_gratings", "natural_movie_one")

@@ -12,7 +12,8 @@ import pytest
 import torch_brain.registry as registry
 from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
+from poyocap_plugin.brainset import BRAINSET_ID
+
 PIPELINE_DIR = Path(__file__).resolve().parents[1] / "brainsets_pipelines" / BRAINSET_ID
 
 

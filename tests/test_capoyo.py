@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 from torch_brain.data import Dataset, collate
 from torch_brain.data.dataset import DatasetIndex
 
+from poyocap_plugin.brainset import MASKED_LATENT_READOUT
 from poyocap_plugin.models import CAPOYO
-from poyocap_plugin.models.capoyo import MASKED_LATENT_READOUT
 from poyocap_plugin.nn import LatentMasking
 
 DG = "drifting_gratings_orientation"

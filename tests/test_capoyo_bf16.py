@@ -10,7 +10,7 @@ from test_capoyo import (
     total_loss,
 )
 
-from poyocap_plugin.models.capoyo import MASKED_LATENT_READOUT
+from poyocap_plugin.brainset import MASKED_LATENT_READOUT
 from poyocap_plugin.nn import SkipUNetFrameDecoder
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from poyocap_plugin.checkpoints import load_train_checkpoint
+from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 
 DG = "drifting_gratings_orientation"
 MODEL = {

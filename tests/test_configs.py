@@ -12,8 +12,8 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from torch_brain.data import Dataset
 
-from poyocap_plugin import trainer
-from poyocap_plugin.datasets import write_dataset_configs
+from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.datasets import write_dataset_configs
 
 CONFIGS = Path(str(resources.files("poyocap_plugin") / "configs"))
 PRIMARY = sorted(p.stem for p in CONFIGS.glob("*.yaml"))

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from poyocap_plugin.cli import cli
-from poyocap_plugin.curriculum import (
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.curriculum import (
     CurriculumSettings,
     StageResult,
     arm_metrics,
@@ -20,7 +20,7 @@ from poyocap_plugin.curriculum import (
     stage_command,
     write_curriculum_configs,
 )
-from poyocap_plugin.simulated_brainset import SimulationSettings
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 
 TRUNK = Path("/runs/pretrain/lightning_logs/version_0/checkpoints/epoch=3-step=40.ckpt")
 

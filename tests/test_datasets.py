@@ -14,10 +14,11 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from torch_brain.data import Dataset
 
-from poyocap_plugin import trainer
-from poyocap_plugin.cli import cli
-from poyocap_plugin.datasets import MOVIE_METRIC_TARGET, MOVIE_READOUT_ID, write_dataset_configs
+from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.neuron_sampler import NeuronSampler
+from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.datasets import MOVIE_METRIC_TARGET, write_dataset_configs
 from tests.conftest import CURRICULUM_SESSIONS, write_calcium_session
 
 PREDICTABLE = ["700000", "700001", "700002", "700003", "700004"]  # Sst x2, Vip, Pvalb, Ntsr1
@@ -117,7 +118,7 @@ def test_stage_contents_readouts_and_sampling(written):
     movie = yaml.safe_load((out / "dataset" / "poyocap_finetune_movie.yaml").read_text())[0]
     readout = movie["config"]["multitask_readout"]
     assert readout == [
-        {"readout_id": MOVIE_READOUT_ID, "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}]}
+        {"readout_id": MOVIE_READOUT, "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}]}
     ]
     assert movie["config"]["sampling_intervals_modifier"] == (
         "from poyocap_plugin.frame_windows import frame_sampling_intervals\n"

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from temporaldata import ArrayDict, Data, Interval
 
-from poyocap_plugin.simulate import (
+from poyocap_plugin.workflow.simulate import (
     SessionLayout,
     natural_movie_one_template,
     nwb_path,

@@ -13,8 +13,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from poyocap_plugin.cli import cli
-from poyocap_plugin.runs import find_run_outputs
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.runs import find_run_outputs
 
 from conftest import write_calcium_session
 

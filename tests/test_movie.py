@@ -11,8 +11,9 @@ from torch_brain.registry import MODALITY_REGISTRY
 
 import poyocap_plugin.modalities  # noqa: F401  (registers natural_movie_one_image)
 import poyocap_plugin.movie as movie
-from poyocap_plugin.movie import TEMPLATE_DATASET, TEMPLATE_RELATIVE_PATH, MovieFrameTargets
-from poyocap_plugin.simulate import natural_movie_one_template
+from poyocap_plugin.brainset import TEMPLATE_RELATIVE_PATH
+from poyocap_plugin.movie import TEMPLATE_DATASET, MovieFrameTargets
+from poyocap_plugin.workflow.simulate import natural_movie_one_template
 
 N_TEMPLATE_FRAMES = 12
 STORED_HW = (32, 64)

@@ -3,8 +3,8 @@ the partitions of every variant as written to YAML)."""
 
 import pytest
 
-from poyocap_plugin.partitions import plan_curriculum
 from poyocap_plugin.predictability import read_unit_statistics
+from poyocap_plugin.workflow.partitions import plan_curriculum
 from tests.conftest import write_calcium_session
 
 

@@ -3,7 +3,7 @@
 The pure helpers (split.py, extract.py, neuron_stats.py, nm1_template.py) are imported from
 the repository's pipeline folder and tested on hand-built arrays. The slow tests run the real
 ``brainsets prepare`` CLI, which builds the pipeline's isolated uv environment with allensdk
-inside, on sessions written by ``poyocap_plugin.simulate``, and check every processed file
+inside, on sessions written by ``poyocap_plugin.workflow.simulate``, and check every processed file
 against the simulator's ground truth.
 """
 
@@ -22,7 +22,7 @@ import pytest
 from scipy import stats
 from temporaldata import Data, Interval
 
-from poyocap_plugin.simulate import (
+from poyocap_plugin.workflow.simulate import (
     SessionLayout,
     natural_movie_one_template,
     nwb_path,

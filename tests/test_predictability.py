@@ -7,18 +7,16 @@ import pytest
 from click.testing import CliRunner
 from temporaldata import ArrayDict, Data
 
-from poyocap_plugin.cli import cli
+from poyocap_plugin.brainset import ALLEN_CRE_LINES, BRAINSET_ID, PAPER_PREDICTABLE_CRE_LINES
 from poyocap_plugin.predictability import (
-    ALLEN_CRE_LINES,
-    BRAINSET_ID,
-    PAPER_PREDICTABLE_CRE_LINES,
     knee_threshold,
     predictable_mask,
     read_unit_statistics,
     summarize_cre_lines,
     valid_statistics_mask,
 )
-from poyocap_plugin.simulate import (
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.simulate import (
     CRE_LINES,
     PREDICTABLE_CRE_LINES,
 )

@@ -13,14 +13,14 @@ from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
 from brainsets_pipelines.allen_brain_observatory_calcium.neuron_stats import (
     extract_predictability_stats,
 )
-from poyocap_plugin.cli import cli
-from poyocap_plugin.predictability import BRAINSET_ID
-from poyocap_plugin.predictability_report import (
+from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.predictability_report import (
     plot_predictability,
     predictability_report,
     write_report,
 )
-from poyocap_plugin.simulate import (
+from poyocap_plugin.workflow.simulate import (
     CRE_LINES,
     PREDICTABLE_CRE_LINES,
     natural_movie_one_template,

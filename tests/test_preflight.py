@@ -17,10 +17,10 @@ import torch
 import torch_brain
 from click.testing import CliRunner
 
-from poyocap_plugin import trainer
-from poyocap_plugin.cli import cli
 from poyocap_plugin.models import CAPOYO
-from poyocap_plugin.preflight import PreflightError, check_training_run, parse_trainer_args
+from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.preflight import PreflightError, check_training_run, parse_trainer_args
 
 from conftest import write_calcium_session
 

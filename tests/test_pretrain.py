@@ -10,7 +10,7 @@ import torch
 import torch_brain
 
 from poyocap_plugin.models import CAPOYO
-from poyocap_plugin.runs import find_run_outputs
+from poyocap_plugin.workflow.runs import find_run_outputs
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 TINY = [

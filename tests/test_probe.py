@@ -11,9 +11,9 @@ from omegaconf import OmegaConf
 from temporaldata import Data
 from torch_brain.data import Dataset
 
-from poyocap_plugin.checkpoints import load_train_checkpoint
-from poyocap_plugin.cli import cli
-from poyocap_plugin.probe import PROBE_FEATURES, linear_probe_accuracy, probe_checkpoint
+from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.probe import PROBE_FEATURES, linear_probe_accuracy, probe_checkpoint
 
 DG = "drifting_gratings_orientation"
 BRAINSET = "allen_brain_observatory_calcium"

@@ -5,7 +5,7 @@ import csv
 import pytest
 from PIL import Image
 
-from poyocap_plugin.report import metrics_table, plot_training_curves
+from poyocap_plugin.workflow.report import metrics_table, plot_training_curves
 
 
 class TestMetricsTable:

@@ -27,7 +27,7 @@ import torch
 from temporaldata import Interval
 from torch_brain.data.sampler import RandomFixedWindowSampler
 
-from poyocap_plugin.runs import find_run_outputs
+from poyocap_plugin.workflow.runs import find_run_outputs
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 EPOCHS = 3

@@ -1,6 +1,6 @@
 import pytest
 
-from poyocap_plugin.runs import find_run_outputs
+from poyocap_plugin.workflow.runs import find_run_outputs
 
 HEADER = "epoch,step,average_test_metric,rec/task/Acc()/test,train_loss\n"
 

@@ -1,4 +1,4 @@
-"""Tests for poyocap_plugin.simulate: Allen-format NWB sessions and their neural model."""
+"""Tests for poyocap_plugin.workflow.simulate: Allen-format NWB sessions and their neural model."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from poyocap_plugin.cli import cli
-from poyocap_plugin.simulate import (
+from poyocap_plugin.workflow.cli import cli
+from poyocap_plugin.workflow.simulate import (
     CRE_LINES,
     NM1_HEIGHT_PX,
     NM1_WIDTH_PX,
@@ -21,8 +21,8 @@ from poyocap_plugin.simulate import (
     simulate_session,
     simulate_sessions,
 )
-from poyocap_plugin.simulate.neurons import simulate_dff
-from poyocap_plugin.simulate.timeline import build_schedule
+from poyocap_plugin.workflow.simulate.neurons import simulate_dff
+from poyocap_plugin.workflow.simulate.timeline import build_schedule
 
 SKEWNESS_THRESHOLD, KURTOSIS_THRESHOLD = 3.51, 22.62
 PIPE = "processing/brain_observatory_pipeline"

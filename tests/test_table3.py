@@ -6,7 +6,7 @@ import math
 import pytest
 from scipy import stats
 
-from poyocap_plugin.table3 import (
+from poyocap_plugin.workflow.table3 import (
     PAPER_TABLE3,
     Table3Row,
     format_table3,
@@ -107,7 +107,7 @@ def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
     """run_table3 runs each (arm, seed) through curriculum.run_arm and tabulates the means."""
     from pathlib import Path
 
-    from poyocap_plugin import curriculum
+    from poyocap_plugin.workflow import curriculum
 
     calls = []
 

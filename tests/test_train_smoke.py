@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from poyocap_plugin.modalities import plugin_modality_names
-from poyocap_plugin.runs import find_run_outputs
+from poyocap_plugin.workflow.runs import find_run_outputs
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from poyocap_plugin import trainer
-from poyocap_plugin.cli import cli
+from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.cli import cli
 
 
 @pytest.fixture(scope="module")

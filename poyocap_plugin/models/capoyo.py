@@ -27,16 +27,15 @@ from torch_brain.registry import DataType, ModalitySpec
 from torch_brain.utils.tokenizers import create_linspace_latent_tokens
 
 import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unpickling)
+from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
 from poyocap_plugin.losses import ScaledLoss
 from poyocap_plugin.nn.frame_decoder import SkipUNetFrameDecoder
 from poyocap_plugin.nn.latent_masking import LatentMasking
 
-__all__ = ["CAPOYO", "MASKED_LATENT_READOUT", "MOVIE_FRAME_READOUT"]
+__all__ = ["CAPOYO"]
 
 logger = logging.getLogger(__name__)
 
-MASKED_LATENT_READOUT = "masked_latent_reconstruction"
-MOVIE_FRAME_READOUT = "natural_movie_one_image"
 # Modules transferred from a stage-1 checkpoint to stage 2. Unit and session vocabularies
 # are new in stage 2 (other neurons, other sessions), and so are its readouts.
 _TRUNK_MODULES = (
@@ -232,7 +231,7 @@ class CAPOYO(nn.Module):
 
         losses = {name: readout_specs[name].loss_fn for name in readouts}
         if frame_loss is not None:
-            losses[MOVIE_FRAME_READOUT] = frame_loss
+            losses[MOVIE_READOUT] = frame_loss
         specs = {
             name: _copy_spec(
                 readout_specs[name],
@@ -242,8 +241,8 @@ class CAPOYO(nn.Module):
             )
             for name, weight in readouts.items()
         }
-        head_specs = {k: v for k, v in specs.items() if k != MOVIE_FRAME_READOUT}
-        headless_specs = {k: v for k, v in specs.items() if k == MOVIE_FRAME_READOUT}
+        head_specs = {k: v for k, v in specs.items() if k != MOVIE_READOUT}
+        headless_specs = {k: v for k, v in specs.items() if k == MOVIE_READOUT}
         if masking is not None:
             spec = readout_specs[MASKED_LATENT_READOUT]
             headless_specs[MASKED_LATENT_READOUT] = _copy_spec(spec, spec.loss_fn)
@@ -311,16 +310,16 @@ class CAPOYO(nn.Module):
 
     @staticmethod
     def _validate_frames(dim, readouts, frame_decoder, frame_loss) -> None:
-        wants_frames = MOVIE_FRAME_READOUT in readouts
+        wants_frames = MOVIE_READOUT in readouts
         if wants_frames and frame_decoder is None:
             raise ValueError(
-                f"model.readouts names {MOVIE_FRAME_READOUT!r}, which needs "
+                f"model.readouts names {MOVIE_READOUT!r}, which needs "
                 "model.frame_decoder (a SkipUNetFrameDecoder)"
             )
         if not wants_frames and (frame_decoder is not None or frame_loss is not None):
             raise ValueError(
                 "model.frame_decoder / model.frame_loss are set but model.readouts does not "
-                f"name {MOVIE_FRAME_READOUT!r}: an unused module breaks DDP; remove them"
+                f"name {MOVIE_READOUT!r}: an unused module breaks DDP; remove them"
             )
         if frame_decoder is not None and frame_decoder.dim != dim:
             raise ValueError(
@@ -489,7 +488,7 @@ class CAPOYO(nn.Module):
         )
 
         if self.frame_decoder is not None:
-            frame_id = self.readout.readout_specs[MOVIE_FRAME_READOUT].id
+            frame_id = self.readout.readout_specs[MOVIE_READOUT].id
             is_frame = output_decoder_index == frame_id
             # flattened: torch_brain's stitcher pools only 1-D and 2-D values
             frames = self.frame_decoder(queries[is_frame]).flatten(1)
@@ -497,9 +496,9 @@ class CAPOYO(nn.Module):
                 sample_of_frame = torch.where(is_frame)[0]
                 for i, sample_output in enumerate(output):
                     if bool((sample_of_frame == i).any()):
-                        sample_output[MOVIE_FRAME_READOUT] = frames[sample_of_frame == i]
+                        sample_output[MOVIE_READOUT] = frames[sample_of_frame == i]
             elif len(frames):
-                output[MOVIE_FRAME_READOUT] = frames
+                output[MOVIE_READOUT] = frames
 
         if self.masking is not None:
             if latent_mask is None:

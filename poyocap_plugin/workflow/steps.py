@@ -5,7 +5,7 @@ action. Once the action succeeded, :func:`run_step` writes ``<folder>/done.json`
 the signature, what the action produced and its wall time. A rerun skips a step whose
 marker records the same signature and returns the recorded outputs; a step that failed or
 was interrupted has no marker and runs again, and one whose signature changed runs again.
-The curriculum (:mod:`poyocap_plugin.curriculum`) is a chain of such steps.
+The curriculum (:mod:`poyocap_plugin.workflow.curriculum`) is a chain of such steps.
 """
 
 from __future__ import annotations

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from poyocap_plugin.checkpoints import TrainCheckpoint, load_train_checkpoint
-from poyocap_plugin.datasets import DG_READOUT_ID
+from poyocap_plugin.brainset import DG_READOUT
+from poyocap_plugin.workflow.checkpoints import TrainCheckpoint, load_train_checkpoint
 
 __all__ = [
     "PROBE_FEATURES",
@@ -313,7 +313,7 @@ def _probe_trials(
 def _dg_spec():
     from torch_brain.registry import MODALITY_REGISTRY
 
-    return MODALITY_REGISTRY[DG_READOUT_ID]
+    return MODALITY_REGISTRY[DG_READOUT]
 
 
 def _split_features(

@@ -197,7 +197,7 @@ def run_trainer(overrides: list[str], *, root: Path | None = None, check: bool =
 
     The trainer runs in a child process of the current interpreter, so it sees the same
     installed packages (and thus the plugin's Hydra hook). Its output streams through.
-    Before it starts, :func:`poyocap_plugin.preflight.check_training_run` composes the same
+    Before it starts, :func:`poyocap_plugin.workflow.preflight.check_training_run` composes the same
     config and checks it (seconds), so a bad config fails with a message naming the key or
     file instead of a stack trace from inside the trainer.
 
@@ -208,12 +208,12 @@ def run_trainer(overrides: list[str], *, root: Path | None = None, check: bool =
         check: run the preflight first.
 
     Raises:
-        poyocap_plugin.preflight.PreflightError: if the preflight finds a problem; the
+        poyocap_plugin.workflow.preflight.PreflightError: if the preflight finds a problem; the
             trainer is not started.
     """
     train_py = fetch_trainer(root=root)
     if check:
-        from poyocap_plugin.preflight import check_training_run
+        from poyocap_plugin.workflow.preflight import check_training_run
 
         # train.py logs the same warnings again (e.g. the perceptual term being off); the
         # preflight's own result is an exception or nothing.

@@ -8,15 +8,14 @@ the others sparsely, with heavy tails; all are tuned to the drifting gratings an
 natural movie one through receptive fields.
 """
 
-from poyocap_plugin.simulate.movie_template import (
+from poyocap_plugin.workflow.simulate.movie_template import (
     NM1_HEIGHT_PX,
     NM1_N_FRAMES,
     NM1_WIDTH_PX,
     natural_movie_one_template,
 )
-from poyocap_plugin.simulate.neurons import CRE_LINES, PREDICTABLE_CRE_LINES, UnitTuning
-from poyocap_plugin.simulate.session import (
-    BRAINSET_ID,
+from poyocap_plugin.workflow.simulate.neurons import CRE_LINES, PREDICTABLE_CRE_LINES, UnitTuning
+from poyocap_plugin.workflow.simulate.session import (
     BREAKAGES,
     SAMPLING_RATE_HZ,
     SimulatedSession,
@@ -24,7 +23,7 @@ from poyocap_plugin.simulate.session import (
     simulate_session,
     simulate_sessions,
 )
-from poyocap_plugin.simulate.timeline import (
+from poyocap_plugin.workflow.simulate.timeline import (
     DG_DIRECTIONS_DEG,
     DG_TEMPORAL_FREQUENCIES_HZ,
     SESSION_TYPES,
@@ -32,7 +31,6 @@ from poyocap_plugin.simulate.timeline import (
 )
 
 __all__ = [
-    "BRAINSET_ID",
     "BREAKAGES",
     "CRE_LINES",
     "DG_DIRECTIONS_DEG",

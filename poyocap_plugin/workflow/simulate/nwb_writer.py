@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from poyocap_plugin.simulate.timeline import Schedule
+from poyocap_plugin.workflow.simulate.timeline import Schedule
 
 PROCESSING = "processing/brain_observatory_pipeline"
 
@@ -117,7 +117,7 @@ def _series(
     group = parent.create_group(name)
     group.attrs["neurodata_type"] = _text("TimeSeries")
     group.attrs["ancestry"] = _texts(["TimeSeries", kind])
-    group.attrs["source"] = _text("poyocap_plugin.simulate")
+    group.attrs["source"] = _text("poyocap_plugin.workflow.simulate")
     values = group.create_dataset("data", data=data, **dataset_options)
     values.attrs["unit"] = _text(unit)
     values.attrs["conversion"] = 1.0
@@ -144,7 +144,7 @@ def _write_general(f: h5py.File, s: NwbSession) -> None:
     _put_text(general, "targeted_structure", s.targeted_structure)
     _put_text(general, "fov", f"400x400 microns ({s.plane_px} x {s.plane_px} pixels)")
     # allensdk reads the pipeline version from the last element.
-    general.create_dataset("generated_by", data=_texts(["poyocap_plugin.simulate", "3.0"]))
+    general.create_dataset("generated_by", data=_texts(["poyocap_plugin.workflow.simulate", "3.0"]))
     subject = general.create_group("subject")
     _put_text(subject, "age", f"{s.age_days} days")
     _put_text(subject, "sex", s.sex)

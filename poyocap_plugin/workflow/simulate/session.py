@@ -11,27 +11,29 @@ from typing import Literal
 
 import numpy as np
 
-from poyocap_plugin.simulate.movie_template import (
+from poyocap_plugin.brainset import BRAINSET_ID, NWB_SUBDIR
+from poyocap_plugin.workflow.simulate.movie_template import (
     NM1_HEIGHT_PX,
     NM1_WIDTH_PX,
     natural_movie_one_template,
 )
-from poyocap_plugin.simulate.neurons import (
+from poyocap_plugin.workflow.simulate.neurons import (
     CRE_LINES,
     PREDICTABLE_CRE_LINES,
     UnitTuning,
     line_profile,
     simulate_dff,
 )
-from poyocap_plugin.simulate.nwb_writer import NwbSession, RoiShape, write_session_nwb
-from poyocap_plugin.simulate.timeline import SESSION_TYPES, Schedule, SessionLayout, build_schedule
+from poyocap_plugin.workflow.simulate.nwb_writer import NwbSession, RoiShape, write_session_nwb
+from poyocap_plugin.workflow.simulate.timeline import (
+    SESSION_TYPES,
+    Schedule,
+    SessionLayout,
+    build_schedule,
+)
 
 logger = logging.getLogger(__name__)
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
-"""Folder under the raw root that ``brainsets prepare`` gives this brainset."""
-NWB_SUBDIR = "ophys_experiment_data"
-"""Where allensdk's BrainObservatoryCache keeps experiment files, relative to its manifest."""
 SAMPLING_RATE_HZ = 30.0
 """2-photon frame rate of the simulated sessions (Hz)."""
 PLANE_PX = 512

@@ -20,11 +20,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from poyocap_plugin.predictability import (
+from poyocap_plugin.brainset import (
     BRAINSET_ID,
     PAPER_KURTOSIS_THRESHOLD,
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
+)
+from poyocap_plugin.predictability import (
     knee_threshold,
     predictable_mask,
     read_unit_statistics,

@@ -18,7 +18,7 @@ Variants (``pretrain`` population -> ``finetune`` population):
 
 .. note::
     The paper names the Table 3 ablations without defining their partitions; the above is
-    our reading. :mod:`poyocap_plugin.datasets` writes each partition as a dataset config.
+    our reading. :mod:`poyocap_plugin.workflow.datasets` writes each partition as a dataset config.
 """
 
 from __future__ import annotations
@@ -30,16 +30,16 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from poyocap_plugin.neuron_sampler import Criterion, NeuronSelection, Population
-from poyocap_plugin.predictability import (
+from poyocap_plugin.brainset import (
+    INHIBITORY_CRE_LINES,
     PAPER_KURTOSIS_THRESHOLD,
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
-    BrainsetStatistics,
 )
+from poyocap_plugin.neuron_sampler import Criterion, NeuronSelection, Population
+from poyocap_plugin.predictability import BrainsetStatistics
 
 __all__ = [
-    "INHIBITORY_CRE_LINES",
     "STAGES",
     "VARIANTS",
     "TooFew",
@@ -57,8 +57,6 @@ Stage = Literal["pretrain", "finetune_movie", "finetune_dg"]
 VARIANTS: tuple[str, ...] = get_args(Variant)
 STAGES: tuple[str, ...] = get_args(Stage)
 TooFew = Literal["error", "exclude"]
-INHIBITORY_CRE_LINES = ("Sst-IRES-Cre", "Vip-IRES-Cre", "Pvalb-IRES-Cre")
-"""Pretraining lines of the inhibitory-only SSL ablation."""
 _STIMULUS = {
     "pretrain": "drifting_gratings",
     "finetune_dg": "drifting_gratings",

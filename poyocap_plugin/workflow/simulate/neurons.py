@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from poyocap_plugin.predictability import ALLEN_CRE_LINES, PAPER_PREDICTABLE_CRE_LINES
-from poyocap_plugin.simulate.timeline import Schedule
+from poyocap_plugin.brainset import ALLEN_CRE_LINES, PAPER_PREDICTABLE_CRE_LINES
+from poyocap_plugin.workflow.simulate.timeline import Schedule
 
 # The simulator writes the real lines and makes the paper's predictable ones predictable.
 CRE_LINES = ALLEN_CRE_LINES

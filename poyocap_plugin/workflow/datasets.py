@@ -1,7 +1,7 @@
 """The curriculum's torch_brain dataset configs, written as plain YAML from a processed brainset.
 
 Writes one torch_brain 0.1.2 dataset config per (variant, stage) of the partitions planned by
-:func:`poyocap_plugin.partitions.plan_curriculum` into
+:func:`poyocap_plugin.workflow.partitions.plan_curriculum` into
 ``<out_dir>/dataset/<variant>_<stage>.yaml``: a Hydra config group, so the training configs
 pick one with ``dataset: <variant>_<stage>`` and the user adds the folder with one override,
 ``hydra.searchpath=[file://<out_dir>]``. Stages: ``pretrain`` (drifting-grating direction,
@@ -24,29 +24,29 @@ from typing import Any
 
 import yaml
 
-from poyocap_plugin.models.capoyo import MASKED_LATENT_READOUT
+from poyocap_plugin.brainset import (
+    BRAINSET_ID,
+    DG_READOUT,
+    MASKED_LATENT_READOUT,
+    MOVIE_READOUT,
+    MOVIE_WINDOW_S,
+    PAPER_KURTOSIS_THRESHOLD,
+    PAPER_PREDICTABLE_CRE_LINES,
+    PAPER_SKEWNESS_THRESHOLD,
+)
 from poyocap_plugin.neuron_sampler import CONFIG_KEY, Criterion, NeuronSampler
-from poyocap_plugin.partitions import (
+from poyocap_plugin.predictability import read_unit_statistics
+from poyocap_plugin.workflow.partitions import (
     VARIANTS,
     StagePlan,
     TooFew,
     Variant,
     plan_curriculum,
 )
-from poyocap_plugin.predictability import (
-    BRAINSET_ID,
-    PAPER_KURTOSIS_THRESHOLD,
-    PAPER_PREDICTABLE_CRE_LINES,
-    PAPER_SKEWNESS_THRESHOLD,
-    read_unit_statistics,
-)
 
 __all__ = [
     "CONFIG_GROUP",
-    "DG_READOUT_ID",
     "MOVIE_METRIC_TARGET",
-    "MOVIE_READOUT_ID",
-    "MOVIE_WINDOW_S",
     "dataset_config",
     "write_dataset_configs",
 ]
@@ -55,14 +55,8 @@ logger = logging.getLogger(__name__)
 
 CONFIG_GROUP = "dataset"
 """The Hydra config group (sub-folder of ``out_dir``) the configs are written to."""
-DG_READOUT_ID = "drifting_gratings_orientation"
-"""torch_brain's built-in 8-class drift-direction readout."""
-MOVIE_READOUT_ID = "natural_movie_one_image"
-"""The plugin's NM1 frame-reconstruction readout."""
 MOVIE_METRIC_TARGET = "poyocap_plugin.metrics.MovieSSIM"
 MASKED_LATENT_METRIC_TARGET = "poyocap_plugin.latent_metrics.MaskedLatentR2"
-MOVIE_WINDOW_S = 0.033
-"""Default finetuning window (s): one 2-photon frame; must equal the model's sequence_length."""
 
 _DG_SAMPLING = "sampling_intervals = sampling_intervals & data.drifting_gratings.coalesce(0.3)\n"
 _MOVIE_SAMPLING = (
@@ -87,12 +81,12 @@ def _readouts(stage: str) -> list[dict[str, Any]]:
     if stage == "finetune_movie":
         return [
             {
-                "readout_id": MOVIE_READOUT_ID,
+                "readout_id": MOVIE_READOUT,
                 "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}],
             }
         ]
     dg = {
-        "readout_id": DG_READOUT_ID,
+        "readout_id": DG_READOUT,
         "metrics": [
             {
                 "metric": {

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from poyocap_plugin import trainer as _trainer
-from poyocap_plugin.runs import find_run_outputs
-from poyocap_plugin.simulated_brainset import SimulationSettings
+from poyocap_plugin.brainset import PAPER_PREDICTABLE_CRE_LINES
+from poyocap_plugin.workflow import trainer as _trainer
+from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 
 
 @click.group()
@@ -66,7 +67,7 @@ def train_command(check: bool, overrides: tuple[str, ...]) -> None:
       poyocap train --config-name poyocap_smoke epochs=5 num_workers=2
       poyocap train --no-check --config-name poyocap_pretrain data_root=data/processed
     """
-    from poyocap_plugin.preflight import PreflightError
+    from poyocap_plugin.workflow.preflight import PreflightError
 
     try:
         code = _trainer.run_trainer(list(overrides), check=check)
@@ -135,7 +136,7 @@ def predictability_command(data_root: Path, out_dir: Path, brainset_id: str) -> 
       poyocap predictability data/processed
       poyocap predictability data/processed --out reports/predictability
     """
-    from poyocap_plugin import predictability_report as reporting
+    from poyocap_plugin.workflow import predictability_report as reporting
 
     try:
         report = reporting.predictability_report(data_root, brainset_id=brainset_id)
@@ -272,9 +273,8 @@ def datasets_command(
       poyocap train --config-name <stage config> data_root=data/processed \\
           'hydra.searchpath=[file://'$PWD'/curriculum]'
     """
-    from poyocap_plugin import datasets
-    from poyocap_plugin.partitions import VARIANTS
-    from poyocap_plugin.predictability import PAPER_PREDICTABLE_CRE_LINES
+    from poyocap_plugin.workflow import datasets
+    from poyocap_plugin.workflow.partitions import VARIANTS
 
     try:
         paths = datasets.write_dataset_configs(
@@ -408,7 +408,7 @@ def simulate_command(
       brainsets prepare allen_brain_observatory_calcium --raw-dir data/raw \\
           --processed-dir data/processed --use-raw-files
     """
-    from poyocap_plugin import simulate
+    from poyocap_plugin.workflow import simulate
 
     layout = simulate.SessionLayout.full() if duration == "full" else simulate.SessionLayout()
     try:
@@ -471,7 +471,7 @@ def render_command(
       poyocap render runs/poyocap_finetune_movie/lightning_logs/version_0/checkpoints/last.ckpt
       poyocap render CKPT --out renders --split valid --frames 12
     """
-    from poyocap_plugin.render import render_decoded_frames
+    from poyocap_plugin.workflow.render import render_decoded_frames
 
     try:
         paths = render_decoded_frames(
@@ -535,7 +535,7 @@ def probe_command(
       poyocap probe runs/poyocap_pretrain/lightning_logs/version_0/checkpoints/last.ckpt
       poyocap probe CKPT --out reports/probe --data-root data/processed --device cuda
     """
-    from poyocap_plugin.probe import probe_checkpoint
+    from poyocap_plugin.workflow.probe import probe_checkpoint
 
     try:
         result = probe_checkpoint(
@@ -685,7 +685,7 @@ def _curriculum_inputs(kwargs: dict, **changes):
     import logging
     import shlex
 
-    from poyocap_plugin import curriculum
+    from poyocap_plugin.workflow import curriculum
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")
@@ -754,7 +754,7 @@ def curriculum_command(out_dir: Path, seed: int, dg: bool, stop_after: str, **kw
       poyocap curriculum runs/allen --data-root data/processed --preset paper \\
           --override gpus=4 --override wandb.enable=true
     """
-    from poyocap_plugin import curriculum
+    from poyocap_plugin.workflow import curriculum
 
     data_root, simulation, settings, min_units = _curriculum_inputs(kwargs, dg=dg)
     try:
@@ -815,7 +815,7 @@ def table3_command(out_dir: Path, seeds: tuple[int, ...], arms: tuple[str, ...],
       poyocap table3 runs/table3_allen --data-root data/processed --preset paper \\
           --override gpus=8
     """
-    from poyocap_plugin.table3 import TABLE3_ARMS, run_table3
+    from poyocap_plugin.workflow.table3 import TABLE3_ARMS, run_table3
 
     data_root, simulation, settings, min_units = _curriculum_inputs(kwargs)
     try:
@@ -847,7 +847,7 @@ def check_command(overrides: tuple[str, ...]) -> None:
       poyocap check --config-name poyocap_finetune_movie data_root=data/processed \\
           "model.pretrained_trunk='runs/pretrain/.../epoch_epoch=49.ckpt'"
     """
-    from poyocap_plugin.preflight import PreflightError, check_training_run
+    from poyocap_plugin.workflow.preflight import PreflightError, check_training_run
 
     try:
         train_py = _trainer.fetch_trainer()

@@ -3,8 +3,8 @@
 :func:`write_curriculum_report` gathers what a curriculum run produced into one folder:
 ``report.md`` (POYO-CAP and the baseline without pretraining side by side, with the
 paper's Table 3 numbers, the command line of every stage), the predictability figure
-(:mod:`poyocap_plugin.predictability_report`), decoded movie frames beside the true ones
-(:mod:`poyocap_plugin.render`) and the training curves read from each run's
+(:mod:`poyocap_plugin.workflow.predictability_report`), decoded movie frames beside the true ones
+(:mod:`poyocap_plugin.workflow.render`) and the training curves read from each run's
 ``metrics.csv``. Figures use matplotlib's Agg canvas.
 """
 
@@ -60,7 +60,7 @@ def metrics_table(
         ...       .splitlines()[2])
         | movie SSIM (test) | 0.600 | 0.500 | +20.0 % | 0.593 | 0.528 |
     """
-    from poyocap_plugin.table3 import PAPER_TABLE3
+    from poyocap_plugin.workflow.table3 import PAPER_TABLE3
 
     paper_cap, paper_scratch = PAPER_TABLE3["poyocap"], PAPER_TABLE3["from_scratch"]
     where = "real Allen data, not this dataset" if simulated else "real Allen data, 3 seeds"
@@ -163,7 +163,7 @@ def write_curriculum_report(
         report_dir: The report folder (created if needed).
         data_root: The processed-data root trained on (for the predictability figure).
         simulated: The data was simulated (labelled so in the report).
-        cap: POYO-CAP's runs by stage, :class:`~poyocap_plugin.curriculum.StageResult`.
+        cap: POYO-CAP's runs by stage, :class:`~poyocap_plugin.workflow.curriculum.StageResult`.
         baseline: The baseline's runs by stage (no ``pretrain``).
         settings: The run settings, listed in the report.
         frames_per_recording: Decoded frames shown per test recording.
@@ -171,10 +171,10 @@ def write_curriculum_report(
     Raises:
         KeyError: If ``cap`` or ``baseline`` lacks its ``finetune_movie`` run.
     """
-    from poyocap_plugin import predictability_report
-    from poyocap_plugin.curriculum import arm_metrics
-    from poyocap_plugin.probe import probe_checkpoint
-    from poyocap_plugin.render import render_decoded_frames
+    from poyocap_plugin.workflow import predictability_report
+    from poyocap_plugin.workflow.curriculum import arm_metrics
+    from poyocap_plugin.workflow.probe import probe_checkpoint
+    from poyocap_plugin.workflow.render import render_decoded_frames
 
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)

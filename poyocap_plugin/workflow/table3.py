@@ -3,12 +3,12 @@
 POYO-CAP (Bae et al., ICLR 2026), Table 3, compares POYO-CAP with finetuning from scratch
 and three other pretraining diets, by test movie SSIM and DG accuracy (mean +- 95 % CI over
 3 seeds). :func:`run_table3` reruns that comparison with the plugin's curriculum
-(:func:`poyocap_plugin.curriculum.run_arm`, one arm per row, resumable) and
+(:func:`poyocap_plugin.workflow.curriculum.run_arm`, one arm per row, resumable) and
 :func:`format_table3` prints it beside the paper's numbers.
 
 .. note::
     The paper names its ablations without defining their partitions; the rows use the
-    dataset variants of :mod:`poyocap_plugin.partitions` (our reading). The paper does not
+    dataset variants of :mod:`poyocap_plugin.workflow.partitions` (our reading). The paper does not
     say how its CI is computed; we use the two-sided Student-t interval,
     ``t_{0.975, n-1} * s / sqrt(n)`` with the sample standard deviation ``s``.
 """
@@ -176,15 +176,15 @@ def run_table3(
 
     Uses the curriculum's steps: the data (given, or simulated and prepared into
     ``<out_dir>/data``), the dataset configs of every variant, then
-    :func:`~poyocap_plugin.curriculum.run_arm` per (arm, seed) into ``<out_dir>/runs``, each
-    run skipped when finished before.
+    :func:`~poyocap_plugin.workflow.curriculum.run_arm` per (arm, seed) into
+    ``<out_dir>/runs``, each run skipped when finished before.
 
     Args:
         out_dir: Where everything goes.
         data_root: An existing processed-data root; exclusive with ``simulation``.
-        simulation: A :class:`~poyocap_plugin.simulated_brainset.SimulationSettings` to
+        simulation: A :class:`~poyocap_plugin.workflow.simulated_brainset.SimulationSettings` to
             simulate.
-        settings: A :class:`~poyocap_plugin.curriculum.CurriculumSettings`; ``dg`` must be
+        settings: A :class:`~poyocap_plugin.workflow.curriculum.CurriculumSettings`; ``dg`` must be
             on (the DG column). Defaults to the ``cpu`` preset.
         seeds: train.py seeds, one run set each.
         arms: The rows, keys of :data:`PAPER_TABLE3`.
@@ -196,8 +196,8 @@ def run_table3(
     Raises:
         ValueError: For an unknown arm, no seeds, or settings with ``dg`` off.
     """
-    from poyocap_plugin import curriculum
-    from poyocap_plugin.simulated_brainset import prepare_data
+    from poyocap_plugin.workflow import curriculum
+    from poyocap_plugin.workflow.simulated_brainset import prepare_data
 
     unknown = [a for a in arms if a not in PAPER_TABLE3]
     if unknown or not arms:

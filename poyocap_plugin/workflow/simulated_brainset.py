@@ -1,9 +1,9 @@
 """A small simulated Allen brainset, prepared through the real ``brainsets prepare`` CLI.
 
-The demo's data: :mod:`poyocap_plugin.simulate` writes Allen-format NWB sessions, and the
+The demo's data: :mod:`poyocap_plugin.workflow.simulate` writes Allen-format NWB sessions, and the
 plugin's ``allen_brain_observatory_calcium`` pipeline prepares them exactly as it prepares
 downloaded ones (``brainsets prepare ... --use-raw-files``, in its isolated uv environment
-with allensdk). Both steps are resumable (:mod:`poyocap_plugin.steps`).
+with allensdk). Both steps are resumable (:mod:`poyocap_plugin.workflow.steps`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from poyocap_plugin.steps import run_logged, run_step
+from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.steps import run_logged, run_step
 
-__all__ = ["BRAINSET_ID", "SimulationSettings", "prepare_data"]
+__all__ = ["SimulationSettings", "prepare_data"]
 
 logger = logging.getLogger(__name__)
-
-BRAINSET_ID = "allen_brain_observatory_calcium"
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def prepare_data(out_dir: Path, simulation: SimulationSettings) -> Path:
     Raises:
         RuntimeError: If ``brainsets prepare`` fails (its log is named).
     """
-    from poyocap_plugin import simulate
+    from poyocap_plugin.workflow import simulate
 
     out_dir = Path(out_dir).resolve()
     raw, processed = out_dir / "raw", out_dir / "processed"

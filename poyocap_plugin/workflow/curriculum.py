@@ -6,8 +6,8 @@ natural-movie-one frames (and, for Table 3's DG column, drifting-grating directi
 module joins the plugin's pieces into that job:
 
 1. data: an existing processed root, or simulated Allen NWB sessions
-   (:mod:`poyocap_plugin.simulate`) prepared through the real ``brainsets prepare`` CLI;
-2. the dataset configs (:func:`poyocap_plugin.datasets.write_dataset_configs`);
+   (:mod:`poyocap_plugin.workflow.simulate`) prepared through the real ``brainsets prepare`` CLI;
+2. the dataset configs (:func:`poyocap_plugin.workflow.datasets.write_dataset_configs`);
 3. every training run as a ``poyocap train`` subprocess (torch_brain 0.1.2's ``train.py``,
    unchanged), stage 1 first, its best checkpoint handed to stage 2 as
    ``model.pretrained_trunk``;
@@ -32,9 +32,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from poyocap_plugin.runs import find_run_outputs
-from poyocap_plugin.simulated_brainset import BRAINSET_ID, SimulationSettings, prepare_data
-from poyocap_plugin.steps import MARKER_NAME, read_marker, run_logged, run_step
+from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
+from poyocap_plugin.workflow.steps import MARKER_NAME, read_marker, run_logged, run_step
 
 __all__ = [
     "ARMS",
@@ -217,7 +218,7 @@ def write_curriculum_configs(
     Returns:
         ``out_dir``, the folder to put on Hydra's search path.
     """
-    from poyocap_plugin.datasets import write_dataset_configs
+    from poyocap_plugin.workflow.datasets import write_dataset_configs
 
     out_dir = Path(out_dir).resolve()
     signature = {
@@ -480,7 +481,7 @@ def run_curriculum(
         FileNotFoundError: If ``data_root`` holds no processed sessions.
         RuntimeError: If a step fails; its log is named and the finished steps are kept.
     """
-    from poyocap_plugin.report import write_curriculum_report
+    from poyocap_plugin.workflow.report import write_curriculum_report
 
     if (data_root is None) == (simulation is None):
         raise ValueError(

@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poyocap_plugin.checkpoints import load_train_checkpoint
+from poyocap_plugin.brainset import MOVIE_READOUT
+from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 
 __all__ = ["render_decoded_frames"]
 
 logger = logging.getLogger(__name__)
-
-_FRAME_READOUT = "natural_movie_one_image"
 
 
 def _load_run(checkpoint: Path, data_root: Path | None):
@@ -24,9 +23,9 @@ def _load_run(checkpoint: Path, data_root: Path | None):
     run = load_train_checkpoint(checkpoint, data_root=data_root)
     model = run.instantiate_model()
     readouts = getattr(getattr(model, "readout", None), "readout_specs", {})
-    if _FRAME_READOUT not in readouts:
+    if MOVIE_READOUT not in readouts:
         raise ValueError(
-            f"{checkpoint} is not a movie-decoding model: it has no {_FRAME_READOUT!r} "
+            f"{checkpoint} is not a movie-decoding model: it has no {MOVIE_READOUT!r} "
             f"readout (it has {sorted(readouts)})"
         )
     model.load_state_dict(dict(run.state_dict))
@@ -92,8 +91,8 @@ def render_decoded_frames(
             [dataset[DatasetIndex(recording_id, s, s + model.sequence_length)] for s in chosen]
         )
         with torch.no_grad():
-            decoded = model(**batch["model_inputs"])[_FRAME_READOUT]
-        true = batch["target_values"][_FRAME_READOUT]
+            decoded = model(**batch["model_inputs"])[MOVIE_READOUT]
+        true = batch["target_values"][MOVIE_READOUT]
         figure, axes = plt.subplots(2, len(chosen), figsize=(2.2 * len(chosen), 2.6), squeeze=False)
         for column in range(len(chosen)):
             for row, (label, frames) in enumerate((("true", true), ("decoded", decoded))):
