@@ -27,6 +27,7 @@ from temporaldata import Data, RegularTimeSeries
 
 from poyocap_plugin.brainset import (
     ALLEN_CRE_LINES,
+    BRAINSET_ID,
     PAPER_KURTOSIS_THRESHOLD,
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
