@@ -12,14 +12,13 @@ from PIL import Image
 
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.curriculum import (
-    CurriculumSettings,
-    StageResult,
-    arm_metrics,
     run_arm,
     run_curriculum,
     stage_command,
     write_curriculum_configs,
 )
+from poyocap_plugin.workflow.runs import StageResult, arm_metrics
+from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 
 TRUNK = Path("/runs/pretrain/lightning_logs/version_0/checkpoints/epoch=3-step=40.ckpt")

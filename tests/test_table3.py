@@ -2,12 +2,14 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
 
+from poyocap_plugin.workflow import table3
+from poyocap_plugin.workflow.runs import StageResult
 from poyocap_plugin.workflow.table3 import (
-    PAPER_TABLE3,
     Table3Row,
     format_table3,
     mean_ci,
@@ -47,16 +49,6 @@ class TestMeanCI:
     def test_rejects_bad_input(self, values, kwargs, match):
         with pytest.raises(ValueError, match=match):
             mean_ci(values, **kwargs)
-
-
-def test_paper_numbers_are_table3():
-    assert {a: v[1:] for a, v in PAPER_TABLE3.items()} == {
-        "poyocap": (0.593, 0.555),
-        "from_scratch": (0.528, 0.492),
-        "inhibitory_ssl": (0.544, 0.537),
-        "reverse_ssl": (0.489, 0.213),
-        "mixed_ssl": (0.543, 0.313),
-    }
 
 
 class TestFormatTable3:
@@ -104,11 +96,7 @@ def test_run_table3_rejects_bad_arguments_before_running(tmp_path, kwargs, match
 
 
 def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
-    """run_table3 runs each (arm, seed) through curriculum.run_arm and tabulates the means."""
-    from pathlib import Path
-
-    from poyocap_plugin.workflow import curriculum
-
+    """run_table3 runs each (arm, seed) through run_arm and tabulates the means."""
     calls = []
 
     def fake_configs(data_root, out_dir, *, variants, min_units):
@@ -121,15 +109,15 @@ def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
 
         def result(key, value):
             metrics = {f"allen_brain_observatory_calcium/1/{key}/test": value}
-            return curriculum.StageResult("x", (), Path(), Path(), Path(), metrics, 0.0)
+            return StageResult("x", (), Path(), Path(), Path(), metrics, 0.0)
 
         return {
             "finetune_movie": result("natural_movie_one_image/MovieSSIM()", ssim),
             "finetune_dg": result("drifting_gratings_orientation/MulticlassAccuracy()", 0.25),
         }
 
-    monkeypatch.setattr(curriculum, "write_curriculum_configs", fake_configs)
-    monkeypatch.setattr(curriculum, "run_arm", fake_run_arm)
+    monkeypatch.setattr(table3, "write_curriculum_configs", fake_configs)
+    monkeypatch.setattr(table3, "run_arm", fake_run_arm)
     rows, path = run_table3(
         tmp_path / "t3", data_root=tmp_path, seeds=(0, 1, 2), arms=("poyocap", "reverse_ssl")
     )

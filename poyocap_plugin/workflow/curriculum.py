@@ -33,17 +33,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from poyocap_plugin.brainset import BRAINSET_ID
-from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.datasets import write_dataset_configs
+from poyocap_plugin.workflow.report import write_curriculum_report
+from poyocap_plugin.workflow.runs import StageResult, find_run_outputs
+from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
+from poyocap_plugin.workflow.stages import ARMS, CURRICULUM_ARMS, STAGES, Stage
 from poyocap_plugin.workflow.steps import MARKER_NAME, read_marker, run_logged, run_step
 
 __all__ = [
-    "ARMS",
-    "Arm",
     "CurriculumResult",
-    "CurriculumSettings",
-    "StageResult",
-    "arm_metrics",
     "run_arm",
     "run_curriculum",
     "stage_command",
@@ -51,139 +50,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-Arm = Literal[
-    "poyocap",
-    "poyocap_no_pretraining",
-    "from_scratch",
-    "inhibitory_ssl",
-    "reverse_ssl",
-    "mixed_ssl",
-]
-#: arm -> (dataset variant, whether stage 1 runs and hands its trunk on). ``from_scratch``
-#: is Table 3's "train on all" variant; ``poyocap_no_pretraining`` is the curriculum's
-#: baseline: POYO-CAP's own stage-2 data, without the stage-1 trunk.
-ARMS: dict[str, tuple[str, bool]] = {
-    "poyocap": ("poyocap", True),
-    "poyocap_no_pretraining": ("poyocap", False),
-    "from_scratch": ("from_scratch", False),
-    "inhibitory_ssl": ("inhibitory_ssl", True),
-    "reverse_ssl": ("reverse_ssl", True),
-    "mixed_ssl": ("mixed_ssl", True),
-}
-_CONFIGS = {
-    "pretrain": "poyocap_pretrain",
-    "finetune_movie": "poyocap_finetune_movie",
-    "finetune_dg": "poyocap_finetune_dg",
-}
-Preset = Literal["cpu", "paper"]
-
-
-@dataclass(frozen=True)
-class CurriculumSettings:
-    """How the training runs are sized; each field becomes one Hydra override.
-
-    Args:
-        model: The model-size config (``model=<name>``), e.g. ``capoyo_48k`` (CPU) or
-            ``capoyo_114M`` (the paper's width and depth).
-        pretrain_epochs: Epochs of stage 1.
-        finetune_epochs: Epochs of the stage-2 movie runs.
-        dg_epochs: Epochs of the stage-2 DG runs (cheap: one window per DG trial).
-        batch_size: Global batch size (windows), split across GPUs by train.py.
-        eval_batch_size: Batch size of validation and testing (train.py's
-            ``eval_batch_size``); None uses ``batch_size``.
-        base_lr: ``optim.base_lr`` (train.py's peak LR is base_lr x batch_size); None keeps
-            each stage config's paper value.
-        frame_size: Decoded movie frame (height, width) in pixels, with the UNet's number of
-            x2 upsampling stages; None keeps the config's 128 x 256.
-        num_workers: DataLoader workers per process.
-        dg: Also run the DG-classification finetune (Table 3's DG-accuracy column).
-        overrides: More Hydra overrides for every run, e.g. ``("gpus=4", "nodes=2")`` or
-            ``("wandb.enable=true",)``.
-        launcher: A command prefix for every training run, e.g. ``("srun",)`` inside a
-            SLURM allocation: the curriculum itself runs once, each stage runs as one task
-            per GPU and Lightning sets up DDP from SLURM's environment.
-    """
-
-    model: str = "capoyo_48k"
-    pretrain_epochs: int = 6
-    finetune_epochs: int = 3
-    dg_epochs: int = 16
-    batch_size: int = 16
-    eval_batch_size: int | None = 64
-    base_lr: float | None = 2e-4
-    frame_size: tuple[int, int, int] | None = (16, 32, 4)
-    num_workers: int = 0
-    dg: bool = True
-    overrides: tuple[str, ...] = ()
-    launcher: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        for name in ("pretrain_epochs", "finetune_epochs", "dg_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"CurriculumSettings.{name} must be an int >= 1, got {value!r}")
-        if self.num_workers < 0:
-            raise ValueError(f"CurriculumSettings.num_workers must be >= 0, got {self.num_workers}")
-        if self.frame_size is not None and len(self.frame_size) != 3:
-            raise ValueError(
-                "CurriculumSettings.frame_size must be (height, width, num_stages) or None, "
-                f"got {self.frame_size!r}"
-            )
-        for override in self.overrides:
-            if "=" not in override:
-                raise ValueError(f"override {override!r} is not a Hydra KEY=VALUE override")
-
-    @classmethod
-    def preset(cls, name: Preset, **changes: Any) -> CurriculumSettings:
-        """``cpu``: the demo size (minutes on 2 cores); ``paper``: the paper's settings.
-
-        Args:
-            name: ``"cpu"`` or ``"paper"``.
-            **changes: Fields to change from the preset.
-
-        Raises:
-            ValueError: For an unknown preset name.
-        """
-        if name == "cpu":
-            base = cls()
-        elif name == "paper":
-            base = cls(
-                model="capoyo_114M",
-                pretrain_epochs=50,
-                finetune_epochs=25,
-                dg_epochs=25,
-                batch_size=32,
-                eval_batch_size=None,
-                base_lr=None,
-                frame_size=None,
-                num_workers=4,
-            )
-        else:
-            raise ValueError(f"preset must be 'cpu' or 'paper', got {name!r}")
-        return replace(base, **changes)
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """One finished training run, as recorded in its done-marker.
-
-    Attributes:
-        name: ``<arm>/seed_<seed>/<stage>``.
-        command: The full command line that ran it.
-        best_checkpoint, last_checkpoint, metrics_csv: As :class:`RunOutputs`.
-        test_metrics: Test metrics of the best checkpoint, by logged name.
-        wall_s: Wall time of the run (s).
-    """
-
-    name: str
-    command: tuple[str, ...]
-    best_checkpoint: Path
-    last_checkpoint: Path
-    metrics_csv: Path
-    test_metrics: dict[str, float]
-    wall_s: float
 
 
 def _poyocap_executable() -> str:
@@ -218,8 +84,6 @@ def write_curriculum_configs(
     Returns:
         ``out_dir``, the folder to put on Hydra's search path.
     """
-    from poyocap_plugin.workflow.datasets import write_dataset_configs
-
     out_dir = Path(out_dir).resolve()
     signature = {
         "data_root": str(data_root),
@@ -243,7 +107,7 @@ def write_curriculum_configs(
 
 
 def stage_command(
-    stage: str,
+    stage: Stage,
     *,
     variant: str,
     data_root: Path,
@@ -265,26 +129,22 @@ def stage_command(
         seed: train.py's ``seed``.
         trunk: A stage-1 checkpoint for ``model.pretrained_trunk``, or None.
     """
-    if stage not in _CONFIGS:
-        raise ValueError(f"stage must be one of {sorted(_CONFIGS)}, got {stage!r}")
-    epochs = {
-        "pretrain": settings.pretrain_epochs,
-        "finetune_movie": settings.finetune_epochs,
-        "finetune_dg": settings.dg_epochs,
-    }
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+    spec = STAGES[stage]
     command = [
         *settings.launcher,
         _poyocap_executable(),
         "train",
         "--config-name",
-        _CONFIGS[stage],
+        spec.config_name,
         f"data_root={Path(data_root).resolve()}",
         f"log_dir={Path(log_dir).resolve()}",
         f"hydra.searchpath=[file://{Path(config_dir).resolve()}]",
         f"dataset={variant}_{stage}",
         f"model={settings.model}",
         f"seed={seed}",
-        f"epochs={epochs[stage]}",
+        f"epochs={getattr(settings, spec.epochs_setting)}",
         f"batch_size={settings.batch_size}",
         f"num_workers={settings.num_workers}",
     ]
@@ -379,8 +239,8 @@ def run_arm(
         RuntimeError: If a run fails (its log is named).
     """
     if arm not in ARMS:
-        raise ValueError(f"arm must be one of {sorted(ARMS)}, got {arm!r}")
-    variant, pretrains = ARMS[arm]
+        raise ValueError(f"arm must be one of {list(ARMS)}, got {arm!r}")
+    variant, pretrains = ARMS[arm].variant, ARMS[arm].pretrains
     folder = Path(runs_dir).resolve() / arm / f"seed_{seed}"
     common = dict(
         variant=variant, data_root=data_root, config_dir=config_dir, settings=settings, seed=seed
@@ -411,25 +271,6 @@ def run_arm(
             dataset_config=Path(config_dir) / "dataset" / f"{variant}_{stage}.yaml",
         )
     return results
-
-
-def _mean_metric(metrics: dict[str, float], suffix: str) -> float | None:
-    values = [v for k, v in metrics.items() if k.startswith(BRAINSET_ID) and k.endswith(suffix)]
-    return sum(values) / len(values) if values else None
-
-
-def arm_metrics(results: dict[str, StageResult]) -> dict[str, float | None]:
-    """Movie SSIM and DG accuracy of an arm: test metrics averaged over recordings.
-
-    Returns:
-        ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run.
-    """
-    movie = results.get("finetune_movie")
-    dg = results.get("finetune_dg")
-    return {
-        "movie_ssim": movie and _mean_metric(movie.test_metrics, "MovieSSIM()/test"),
-        "dg_accuracy": dg and _mean_metric(dg.test_metrics, "MulticlassAccuracy()/test"),
-    }
 
 
 @dataclass(frozen=True)
@@ -481,8 +322,6 @@ def run_curriculum(
         FileNotFoundError: If ``data_root`` holds no processed sessions.
         RuntimeError: If a step fails; its log is named and the finished steps are kept.
     """
-    from poyocap_plugin.workflow.report import write_curriculum_report
-
     if (data_root is None) == (simulation is None):
         raise ValueError(
             "give exactly one of data_root (a processed brainset) and simulation "
@@ -499,11 +338,14 @@ def run_curriculum(
             f"`brainsets prepare {BRAINSET_ID} --raw-dir R --processed-dir {data_root}`"
         )
     config_dir = write_curriculum_configs(
-        data_root, out_dir / "configs", variants=["poyocap"], min_units=min_units
+        data_root,
+        out_dir / "configs",
+        variants=sorted({ARMS[a].variant for a in CURRICULUM_ARMS}),
+        min_units=min_units,
     )
     result = CurriculumResult(data_root=data_root, simulated=simulation is not None)
     runs_dir = out_dir / "runs"
-    for arm in ("poyocap", "poyocap_no_pretraining"):
+    for arm in CURRICULUM_ARMS:
         result.arms[arm] = run_arm(
             arm,
             data_root=data_root,
@@ -519,8 +361,8 @@ def run_curriculum(
         out_dir / "report",
         data_root=data_root,
         simulated=result.simulated,
-        cap=result.arms["poyocap"],
-        baseline=result.arms["poyocap_no_pretraining"],
+        cap=result.arms[CURRICULUM_ARMS[0]],
+        baseline=result.arms[CURRICULUM_ARMS[1]],
         settings=asdict(settings) | {"seed": seed},
     )
     return replace(result, report=report)

@@ -37,12 +37,11 @@ from poyocap_plugin.brainset import (
 from poyocap_plugin.neuron_sampler import CONFIG_KEY, Criterion, NeuronSampler
 from poyocap_plugin.predictability import read_unit_statistics
 from poyocap_plugin.workflow.partitions import (
-    VARIANTS,
     StagePlan,
     TooFew,
-    Variant,
     plan_curriculum,
 )
+from poyocap_plugin.workflow.stages import VARIANTS, Variant
 
 __all__ = [
     "CONFIG_GROUP",
@@ -63,18 +62,6 @@ _MOVIE_SAMPLING = (
     "from poyocap_plugin.frame_windows import frame_sampling_intervals\n"
     "sampling_intervals = frame_sampling_intervals(data, sampling_intervals, window_s={window})\n"
 )
-_ABOUT = {
-    "poyocap": "POYO-CAP: pretrain on the predictable neurons of the predictable lines, "
-    "finetune on the unpredictable neurons of the other lines.",
-    "from_scratch": "From scratch (Table 3, 'train on all'): no pretraining; every neuron of "
-    "every line.",
-    "inhibitory_ssl": "Inhibitory-only SSL (Table 3): pretrain on the predictable neurons of "
-    "Sst, Vip and Pvalb; finetune as POYO-CAP.",
-    "reverse_ssl": "Reverse SSL (Table 3): pretrain on the unpredictable neurons of the "
-    "unpredictable lines, finetune on the predictable neurons of the predictable lines.",
-    "mixed_ssl": "Mixed SSL (Table 3): pretrain on the unpredictable lines plus a fraction of "
-    "the predictable lines' subjects; finetune on the other subjects of the predictable lines.",
-}
 
 
 def _readouts(stage: str) -> list[dict[str, Any]]:
@@ -158,7 +145,7 @@ def _header(plan: StagePlan, out_dir: Path) -> str:
     n_sessions = sum(len(g.sessions) for g in plan.groups)
     lines = [
         f"{plan.name}: {plan.stage} dataset of the {plan.variant!r} curriculum variant.",
-        *textwrap.wrap(_ABOUT[plan.variant], width=90),
+        *textwrap.wrap(VARIANTS[plan.variant], width=90),
         f"{n_sessions} sessions, {len(plan.subjects)} subjects; "
         f"{len(plan.excluded)} sessions of these lines left out (see curriculum.json).",
         "Written by `poyocap datasets`; plain YAML in torch_brain 0.1.2's dataset-config",
@@ -184,7 +171,7 @@ def write_dataset_configs(
     out_dir: Path,
     *,
     brainset_id: str = BRAINSET_ID,
-    variants: Sequence[Variant] = VARIANTS,
+    variants: Sequence[Variant] = tuple(VARIANTS),
     criterion: Criterion = "statistics",
     skewness_threshold: float = PAPER_SKEWNESS_THRESHOLD,
     kurtosis_threshold: float = PAPER_KURTOSIS_THRESHOLD,

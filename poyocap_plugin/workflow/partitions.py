@@ -38,30 +38,18 @@ from poyocap_plugin.brainset import (
 )
 from poyocap_plugin.neuron_sampler import Criterion, NeuronSelection, Population
 from poyocap_plugin.predictability import BrainsetStatistics
+from poyocap_plugin.workflow.stages import STAGES, VARIANTS, Stage, Variant
 
 __all__ = [
-    "STAGES",
-    "VARIANTS",
     "TooFew",
     "CurriculumPlan",
     "SessionGroup",
-    "Stage",
     "StagePlan",
-    "Variant",
     "dataset_config_name",
     "plan_curriculum",
 ]
 
-Variant = Literal["poyocap", "from_scratch", "inhibitory_ssl", "reverse_ssl", "mixed_ssl"]
-Stage = Literal["pretrain", "finetune_movie", "finetune_dg"]
-VARIANTS: tuple[str, ...] = get_args(Variant)
-STAGES: tuple[str, ...] = get_args(Stage)
 TooFew = Literal["error", "exclude"]
-_STIMULUS = {
-    "pretrain": "drifting_gratings",
-    "finetune_dg": "drifting_gratings",
-    "finetune_movie": "natural_movie_one",
-}
 
 
 def dataset_config_name(variant: Variant, stage: Stage) -> str:
@@ -188,7 +176,11 @@ def _plan_stage(
 ) -> StagePlan:
     """Plan one stage; sessions with too few neurons are excluded and appended to ``too_few``
     (the caller raises on them unless it was asked to exclude them)."""
-    sessions, stimulus, name = stats.sessions, _STIMULUS[stage], dataset_config_name(variant, stage)
+    sessions, stimulus, name = (
+        stats.sessions,
+        STAGES[stage].stimulus,
+        dataset_config_name(variant, stage),
+    )
     groups, excluded = [], {}
     for session_ids, population in side:
         selection = dataclasses.replace(base, population=population)
@@ -222,7 +214,7 @@ def _plan_stage(
 def plan_curriculum(
     stats: BrainsetStatistics,
     *,
-    variants: Sequence[Variant] = VARIANTS,
+    variants: Sequence[Variant] = tuple(VARIANTS),
     criterion: Criterion = "statistics",
     skewness_threshold: float = PAPER_SKEWNESS_THRESHOLD,
     kurtosis_threshold: float = PAPER_KURTOSIS_THRESHOLD,

@@ -19,15 +19,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from poyocap_plugin.workflow import predictability_report
+from poyocap_plugin.workflow.probe import probe_checkpoint
+from poyocap_plugin.workflow.render import render_decoded_frames
+from poyocap_plugin.workflow.runs import arm_metrics
+from poyocap_plugin.workflow.stages import ARMS, METRICS, STAGES
+
 __all__ = ["metrics_table", "plot_training_curves", "write_curriculum_report"]
 
 logger = logging.getLogger(__name__)
-
-_STAGE_TITLES = {
-    "pretrain": "stage 1: pretraining (DG accuracy)",
-    "finetune_movie": "stage 2: movie frames (SSIM)",
-    "finetune_dg": "stage 2: DG direction (accuracy)",
-}
 
 
 def _format(value: float | None) -> str:
@@ -60,19 +60,14 @@ def metrics_table(
         ...       .splitlines()[2])
         | movie SSIM (test) | 0.600 | 0.500 | +20.0 % | 0.593 | 0.528 |
     """
-    from poyocap_plugin.workflow.table3 import PAPER_TABLE3
-
-    paper_cap, paper_scratch = PAPER_TABLE3["poyocap"], PAPER_TABLE3["from_scratch"]
+    paper_cap, paper_scratch = ARMS["poyocap"].paper, ARMS["from_scratch"].paper
     where = "real Allen data, not this dataset" if simulated else "real Allen data, 3 seeds"
     lines = [
         f"| metric | POYO-CAP | from scratch | CAP vs scratch | paper POYO-CAP ({where}) "
         f"| paper from scratch ({where}) |",
         "|---|---|---|---|---|---|",
     ]
-    for key, label, column in (
-        ("movie_ssim", "movie SSIM (test)", 1),
-        ("dg_accuracy", "DG accuracy (test)", 2),
-    ):
+    for column, (key, label) in enumerate(METRICS.items()):
         lines.append(
             f"| {label} | {_format(cap.get(key))} | {_format(baseline.get(key))} | "
             f"{_relative(cap.get(key), baseline.get(key))} | {paper_cap[column]:.3f} | "
@@ -109,7 +104,7 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    stages = [s for s in _STAGE_TITLES if any(s in stages for stages in runs.values())]
+    stages = [s for s in STAGES if any(s in stages for stages in runs.values())]
     if not stages:
         raise ValueError(f"no run to plot: {runs!r}")
     figure = Figure(figsize=(4.2 * len(stages), 6.0))
@@ -126,7 +121,7 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> 
                     axes[row, column].plot(
                         steps, values, marker="o" if row else None, markersize=3, label=label
                     )
-        axes[0, column].set_title(_STAGE_TITLES[stage], fontsize=9)
+        axes[0, column].set_title(STAGES[stage].title, fontsize=9)
         axes[0, column].set_ylabel("training loss")
         axes[1, column].set_ylabel("validation metric")
         axes[1, column].set_xlabel("step")
@@ -171,11 +166,6 @@ def write_curriculum_report(
     Raises:
         KeyError: If ``cap`` or ``baseline`` lacks its ``finetune_movie`` run.
     """
-    from poyocap_plugin.workflow import predictability_report
-    from poyocap_plugin.workflow.curriculum import arm_metrics
-    from poyocap_plugin.workflow.probe import probe_checkpoint
-    from poyocap_plugin.workflow.render import render_decoded_frames
-
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     for name, runs in (("POYO-CAP", cap), ("from scratch", baseline)):

@@ -19,7 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunOutputs", "find_run_outputs"]
+from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.stages import STAGES
+
+__all__ = ["RunOutputs", "StageResult", "arm_metrics", "find_run_outputs"]
 
 _VERSION = re.compile(r"version_(\d+)$")
 # ModelCheckpoint's default name for the monitored (best) checkpoint: epoch=E-step=S.ckpt
@@ -106,3 +109,46 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
         metrics_csv=metrics_csv,
         test_metrics=test_metrics,
     )
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One finished training run, as recorded in its done-marker.
+
+    Attributes:
+        name: ``<arm>/seed_<seed>/<stage>``.
+        command: The full command line that ran it.
+        best_checkpoint, last_checkpoint, metrics_csv: As :class:`RunOutputs`.
+        test_metrics: Test metrics of the best checkpoint, by logged name.
+        wall_s: Wall time of the run (s).
+    """
+
+    name: str
+    command: tuple[str, ...]
+    best_checkpoint: Path
+    last_checkpoint: Path
+    metrics_csv: Path
+    test_metrics: dict[str, float]
+    wall_s: float
+
+
+def _mean_metric(metrics: dict[str, float], suffix: str) -> float | None:
+    values = [v for k, v in metrics.items() if k.startswith(BRAINSET_ID) and k.endswith(suffix)]
+    return sum(values) / len(values) if values else None
+
+
+def arm_metrics(results: dict[str, StageResult]) -> dict[str, float | None]:
+    """Movie SSIM and DG accuracy of an arm: test metrics averaged over recordings.
+
+    Returns:
+        ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run.
+    """
+    return {
+        spec.metric: (
+            _mean_metric(results[stage].test_metrics, spec.test_metric)
+            if stage in results
+            else None
+        )
+        for stage, spec in STAGES.items()
+        if spec.metric is not None
+    }

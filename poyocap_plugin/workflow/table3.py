@@ -22,9 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from poyocap_plugin.workflow.curriculum import run_arm, write_curriculum_configs
+from poyocap_plugin.workflow.runs import arm_metrics
+from poyocap_plugin.workflow.settings import CurriculumSettings
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
+from poyocap_plugin.workflow.stages import ARMS, TABLE3_ARMS
+
 __all__ = [
-    "PAPER_TABLE3",
-    "TABLE3_ARMS",
     "Table3Row",
     "format_table3",
     "mean_ci",
@@ -33,16 +37,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: arm -> (row label, paper movie SSIM, paper DG accuracy); Table 3 of the paper, means.
-PAPER_TABLE3: dict[str, tuple[str, float, float]] = {
-    "poyocap": ("POYO-CAP", 0.593, 0.555),
-    "from_scratch": ("From scratch", 0.528, 0.492),
-    "inhibitory_ssl": ("Inhibitory-only SSL", 0.544, 0.537),
-    "reverse_ssl": ("Reverse SSL", 0.489, 0.213),
-    "mixed_ssl": ("Mixed SSL", 0.543, 0.313),
-}
-TABLE3_ARMS: tuple[str, ...] = tuple(PAPER_TABLE3)
 
 
 def mean_ci(values: Sequence[float], *, confidence: float = 0.95) -> tuple[float, float]:
@@ -87,7 +81,7 @@ class Table3Row:
     """One row of Table 3: per-seed values of one arm.
 
     Attributes:
-        arm: A key of :data:`PAPER_TABLE3`.
+        arm: A key of :data:`~poyocap_plugin.workflow.stages.TABLE3_ARMS`.
         movie_ssim: Test movie SSIM per seed (mean over recordings).
         dg_accuracy: Test DG accuracy per seed (mean over recordings); empty if not run.
     """
@@ -131,11 +125,11 @@ def format_table3(rows: Sequence[Table3Row], *, simulated: bool) -> str:
         "|---|---|---|---|---|",
     ]
     for row in rows:
-        if row.arm not in PAPER_TABLE3:
-            raise ValueError(f"arm {row.arm!r} has no row in Table 3 ({sorted(PAPER_TABLE3)})")
-        label, paper_ssim, paper_dg = PAPER_TABLE3[row.arm]
+        if row.arm not in TABLE3_ARMS:
+            raise ValueError(f"arm {row.arm!r} has no row in Table 3 ({list(TABLE3_ARMS)})")
+        paper_ssim, paper_dg = ARMS[row.arm].paper
         lines.append(
-            f"| {label} | {_cell(row.movie_ssim)} | {paper_ssim:.3f} | "
+            f"| {ARMS[row.arm].title} | {_cell(row.movie_ssim)} | {paper_ssim:.3f} | "
             f"{_cell(row.dg_accuracy)} | {paper_dg:.3f} |"
         )
     return "\n".join(lines) + "\n"
@@ -145,8 +139,8 @@ def summarize_table3(rows: Sequence[Table3Row]) -> dict[str, dict[str, object]]:
     """Per arm: the per-seed values, mean and CI half-width of both metrics, and the paper's."""
     summary: dict[str, dict[str, object]] = {}
     for row in rows:
-        label, paper_ssim, paper_dg = PAPER_TABLE3[row.arm]
-        entry: dict[str, object] = {"label": label}
+        paper_ssim, paper_dg = ARMS[row.arm].paper
+        entry: dict[str, object] = {"label": ARMS[row.arm].title}
         for key, values, paper in (
             ("movie_ssim", row.movie_ssim, paper_ssim),
             ("dg_accuracy", row.dg_accuracy, paper_dg),
@@ -166,8 +160,8 @@ def run_table3(
     out_dir: Path,
     *,
     data_root: Path | None = None,
-    simulation=None,
-    settings=None,
+    simulation: SimulationSettings | None = None,
+    settings: CurriculumSettings | None = None,
     seeds: Sequence[int] = (0, 1, 2),
     arms: Sequence[str] = TABLE3_ARMS,
     min_units: int = 1,
@@ -184,10 +178,10 @@ def run_table3(
         data_root: An existing processed-data root; exclusive with ``simulation``.
         simulation: A :class:`~poyocap_plugin.workflow.simulated_brainset.SimulationSettings` to
             simulate.
-        settings: A :class:`~poyocap_plugin.workflow.curriculum.CurriculumSettings`; ``dg`` must be
+        settings: A :class:`~poyocap_plugin.workflow.settings.CurriculumSettings`; ``dg`` must be
             on (the DG column). Defaults to the ``cpu`` preset.
         seeds: train.py seeds, one run set each.
-        arms: The rows, keys of :data:`PAPER_TABLE3`.
+        arms: The rows, keys of :data:`~poyocap_plugin.workflow.stages.TABLE3_ARMS`.
         min_units: Fewest selected neurons a session may bring (others are left out).
 
     Returns:
@@ -196,12 +190,9 @@ def run_table3(
     Raises:
         ValueError: For an unknown arm, no seeds, or settings with ``dg`` off.
     """
-    from poyocap_plugin.workflow import curriculum
-    from poyocap_plugin.workflow.simulated_brainset import prepare_data
-
-    unknown = [a for a in arms if a not in PAPER_TABLE3]
+    unknown = [a for a in arms if a not in TABLE3_ARMS]
     if unknown or not arms:
-        raise ValueError(f"arms must be a non-empty subset of {list(PAPER_TABLE3)}, got {arms!r}")
+        raise ValueError(f"arms must be a non-empty subset of {list(TABLE3_ARMS)}, got {arms!r}")
     if not seeds:
         raise ValueError("seeds must name at least one seed")
     if (data_root is None) == (simulation is None):
@@ -209,22 +200,22 @@ def run_table3(
             "give exactly one of data_root and simulation; "
             f"got data_root={data_root!r}, simulation={simulation!r}"
         )
-    settings = settings or curriculum.CurriculumSettings.preset("cpu")
+    settings = settings or CurriculumSettings.preset("cpu")
     if not settings.dg:
         raise ValueError("Table 3 needs the DG column: CurriculumSettings.dg must be True")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if simulation is not None:
         data_root = prepare_data(out_dir / "data", simulation)
-    variants = sorted({curriculum.ARMS[a][0] for a in arms})
-    config_dir = curriculum.write_curriculum_configs(
+    variants = sorted({ARMS[a].variant for a in arms})
+    config_dir = write_curriculum_configs(
         data_root, out_dir / "configs", variants=variants, min_units=min_units
     )
     rows = []
     for arm in arms:
         ssim, accuracy = [], []
         for seed in seeds:
-            results = curriculum.run_arm(
+            results = run_arm(
                 arm,
                 data_root=data_root,
                 config_dir=config_dir,
@@ -232,7 +223,7 @@ def run_table3(
                 settings=settings,
                 seed=seed,
             )
-            metrics = curriculum.arm_metrics(results)
+            metrics = arm_metrics(results)
             ssim.append(metrics["movie_ssim"])
             accuracy.append(metrics["dg_accuracy"])
             logger.info("table3: %s seed %d: %s", arm, seed, metrics)

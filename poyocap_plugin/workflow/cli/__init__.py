@@ -8,7 +8,8 @@ import click
 
 from poyocap_plugin.brainset import PAPER_PREDICTABLE_CRE_LINES
 from poyocap_plugin.workflow import trainer as _trainer
-from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.runs import arm_metrics, find_run_outputs
+from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 
 
@@ -274,14 +275,14 @@ def datasets_command(
           'hydra.searchpath=[file://'$PWD'/curriculum]'
     """
     from poyocap_plugin.workflow import datasets
-    from poyocap_plugin.workflow.partitions import VARIANTS
+    from poyocap_plugin.workflow.stages import VARIANTS
 
     try:
         paths = datasets.write_dataset_configs(
             data_root,
             out_dir,
             brainset_id=brainset_id,
-            variants=variants or VARIANTS,
+            variants=variants or tuple(VARIANTS),
             criterion=criterion,
             skewness_threshold=skewness_threshold,
             kurtosis_threshold=kurtosis_threshold,
@@ -685,8 +686,6 @@ def _curriculum_inputs(kwargs: dict, **changes):
     import logging
     import shlex
 
-    from poyocap_plugin.workflow import curriculum
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")
     sim_sessions, sim_rois = kwargs.pop("sim_sessions"), kwargs.pop("sim_rois")
@@ -714,7 +713,7 @@ def _curriculum_inputs(kwargs: dict, **changes):
     min_units = kwargs.pop("min_units")
     changes |= {k: v for k, v in kwargs.items() if v is not None}
     try:
-        settings = curriculum.CurriculumSettings.preset(preset, overrides=overrides, **changes)
+        settings = CurriculumSettings.preset(preset, overrides=overrides, **changes)
     except ValueError as error:
         raise click.ClickException(str(error)) from error
     return data_root, simulation, settings, min_units
@@ -772,7 +771,7 @@ def curriculum_command(out_dir: Path, seed: int, dg: bool, stop_after: str, **kw
     for arm, stages in result.arms.items():
         for stage, run in stages.items():
             click.echo(f"{arm}/{stage}: best checkpoint {run.best_checkpoint}")
-    metrics = {arm: curriculum.arm_metrics(stages) for arm, stages in result.arms.items()}
+    metrics = {arm: arm_metrics(stages) for arm, stages in result.arms.items()}
     for arm, values in metrics.items():
         shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if v is not None)
         click.echo(f"{arm}: {shown or 'stage 1 only'}")
@@ -815,7 +814,8 @@ def table3_command(out_dir: Path, seeds: tuple[int, ...], arms: tuple[str, ...],
       poyocap table3 runs/table3_allen --data-root data/processed --preset paper \\
           --override gpus=8
     """
-    from poyocap_plugin.workflow.table3 import TABLE3_ARMS, run_table3
+    from poyocap_plugin.workflow.stages import TABLE3_ARMS
+    from poyocap_plugin.workflow.table3 import run_table3
 
     data_root, simulation, settings, min_units = _curriculum_inputs(kwargs)
     try:
