@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ from poyocap_plugin.brainset import (
 )
 from poyocap_plugin.neuron_sampler import CONFIG_KEY, Criterion, NeuronSampler
 from poyocap_plugin.predictability import read_unit_statistics
+from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.partitions import (
     StagePlan,
     TooFew,
@@ -157,15 +157,6 @@ def _header(plan: StagePlan, out_dir: Path) -> str:
     return "".join(f"# {line}\n" for line in lines)
 
 
-def _write_text(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        partial.write_text(text)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def write_dataset_configs(
     data_root: Path,
     out_dir: Path,
@@ -234,7 +225,7 @@ def write_dataset_configs(
             sort_keys=False,
             default_flow_style=False,
         )
-        _write_text(path, _header(stage, out_dir) + body)
+        write_text_atomically(path, _header(stage, out_dir) + body)
         dataset = Dataset(str(data_root), config=str(path), split=None)
         counts = NeuronSampler().check_dataset(dataset)
         dataset._close_open_files()
@@ -255,7 +246,7 @@ def write_dataset_configs(
             "n_selected_neurons": sum(counts.values()),
         }
         logger.info("wrote %s (%d recordings)", path, len(counts))
-    _write_text(
+    write_text_atomically(
         out_dir / "curriculum.json",
         json.dumps(
             {

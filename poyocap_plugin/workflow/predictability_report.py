@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,6 +32,7 @@ from poyocap_plugin.predictability import (
     summarize_cre_lines,
     valid_statistics_mask,
 )
+from poyocap_plugin.workflow.files import write_atomically
 
 __all__ = [
     "PredictabilityReport",
@@ -232,15 +232,6 @@ def plot_predictability(report: PredictabilityReport):
     return figure
 
 
-def _write_atomic(path: Path, write) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 ReportFile = Literal["json", "lines_csv", "units_csv", "figure"]
 
 
@@ -264,12 +255,12 @@ def write_report(report: PredictabilityReport, out_dir: Path) -> dict[ReportFile
         "units_csv": out_dir / "units.csv",
         "figure": out_dir / "predictability.png",
     }
-    _write_atomic(
+    write_atomically(
         paths["json"], lambda p: p.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     )
-    _write_atomic(paths["lines_csv"], lambda p: report.lines.to_csv(p))
-    _write_atomic(paths["units_csv"], lambda p: report.units.to_csv(p, index=False))
+    write_atomically(paths["lines_csv"], lambda p: report.lines.to_csv(p))
+    write_atomically(paths["units_csv"], lambda p: report.units.to_csv(p, index=False))
     figure = plot_predictability(report)
-    _write_atomic(paths["figure"], lambda p: figure.savefig(p, format="png"))
+    write_atomically(paths["figure"], lambda p: figure.savefig(p, format="png"))
     logger.info("wrote the predictability report to %s", out_dir)
     return paths

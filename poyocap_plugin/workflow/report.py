@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from poyocap_plugin.workflow import predictability_report
+from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
 from poyocap_plugin.workflow.probe import probe_checkpoint
 from poyocap_plugin.workflow.render import render_decoded_frames
 from poyocap_plugin.workflow.runs import arm_metrics
@@ -133,13 +134,7 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> 
 
 
 def _save(figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        figure.savefig(partial, format="png", dpi=100)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png", dpi=100))
 
 
 def write_curriculum_report(
@@ -272,6 +267,6 @@ def write_curriculum_report(
     lines += ["## Settings", ""]
     lines += [f"- `{key}`: `{value}`" for key, value in settings.items()]
     path = report_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomically(path, "\n".join(lines) + "\n")
     logger.info("wrote %s", path)
     return path

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from poyocap_plugin.workflow.files import write_text_atomically
 
 __all__ = ["MARKER_NAME", "read_marker", "run_logged", "run_step"]
 
@@ -49,10 +50,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_marker(folder: Path, record: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{MARKER_NAME}.{os.getpid()}.partial"
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(partial, folder / MARKER_NAME)
+    write_text_atomically(folder / MARKER_NAME, json.dumps(record, indent=2) + "\n")
 
 
 def _plain(value: Any) -> Any:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poyocap_plugin.workflow.curriculum import run_arm, write_curriculum_configs
+from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.runs import arm_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
@@ -230,8 +231,9 @@ def run_table3(
         rows.append(Table3Row(arm, tuple(ssim), tuple(accuracy)))
     table = format_table3(rows, simulated=simulation is not None)
     path = out_dir / "table3.md"
-    path.write_text("# POYO-CAP Table 3, rerun\n\n" + table)
-    (out_dir / "table3.json").write_text(
+    write_text_atomically(path, "# POYO-CAP Table 3, rerun\n\n" + table)
+    write_text_atomically(
+        out_dir / "table3.json",
         json.dumps(
             {
                 "simulated": simulation is not None,
@@ -240,7 +242,7 @@ def run_table3(
             },
             indent=2,
         )
-        + "\n"
+        + "\n",
     )
     logger.info("wrote %s", path)
     return rows, path

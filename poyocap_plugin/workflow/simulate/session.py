@@ -12,6 +12,7 @@ from typing import Literal
 import numpy as np
 
 from poyocap_plugin.brainset import BRAINSET_ID, NWB_SUBDIR
+from poyocap_plugin.workflow.files import write_atomically
 from poyocap_plugin.workflow.simulate.movie_template import (
     NM1_HEIGHT_PX,
     NM1_WIDTH_PX,
@@ -270,15 +271,13 @@ def simulate_session(
         pupil_size=pupil_size,
         motion_px=rng.normal(0.0, 0.5, (n_frames, 2)),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
+
+    def write(partial: Path) -> None:
         write_session_nwb(partial, session)
         if broken == "truncated":
             os.truncate(partial, partial.stat().st_size // 3)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    write_atomically(path, write)
     logger.info(
         "wrote %s: %s, %s, %d ROIs x %d frames%s",
         path,
