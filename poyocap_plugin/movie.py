@@ -105,6 +105,25 @@ class MovieFrameTargets:
             self._frames = self._load()
         return self._frames
 
+    def check_dataset(self, dataset: Any) -> None:
+        """Check at set-up what the first sample would: the template exists and fits.
+
+        Reads the template (and keeps it, as the first sample would), so that a missing file
+        or a size the template cannot give fails before training starts rather than in a
+        DataLoader worker. Preflight calls this on every transform that has the method.
+
+        Args:
+            dataset: The ``torch_brain.data.Dataset`` the transform will see; the template
+                is shared by all its recordings, so it is not read.
+
+        Raises:
+            FileNotFoundError: If the template file does not exist.
+            KeyError: If it has no :data:`TEMPLATE_DATASET`.
+            ValueError: If its frames are not (frames, height, width) uint8, or are smaller
+                than ``(height, width)``.
+        """
+        self.frames  # noqa: B018  (reads and checks the template)
+
     def _load(self) -> np.ndarray:
         path = self.template_path
         if not path.is_file():

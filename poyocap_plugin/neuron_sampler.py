@@ -1,4 +1,4 @@
-"""The neuron-selection sampler: a torch_brain transform that keeps one population of neurons.
+"""The neuron sampler: a torch_brain transform that keeps one population of neurons.
 
 POYO-CAP (Bae et al., ICLR 2026) shows the encoder different neurons in each stage:
 predictable ones in pretraining, unpredictable ones in finetuning, and the Table 3
@@ -8,31 +8,30 @@ it drops every other neuron from ``data.units`` **and** from the matching column
 ``calcium_traces.df_over_f`` (torch_brain's ``UnitFilter`` rejects a ``RegularTimeSeries``,
 and ``UnitDropout`` masks only the traces).
 
-Each recording's dataset config may override the stage's choice under the key
+The rule itself, :class:`~poyocap_plugin.neuron_selection.NeuronSelection`, lives in
+:mod:`poyocap_plugin.neuron_selection`; it and its ``CONFIG_KEY``, ``Criterion`` and
+``Population`` are re-exported here, where shipped configs and saved runs name them. Each
+recording's dataset config may override the stage's choice under the key
 ``neuron_selection``; :meth:`NeuronSampler.check_dataset` verifies every recording of a
 ``torch_brain.data.Dataset`` at set-up, before the first step.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 from temporaldata import Data, RegularTimeSeries
 
 from poyocap_plugin.brainset import (
-    ALLEN_CRE_LINES,
     BRAINSET_ID,
     PAPER_KURTOSIS_THRESHOLD,
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
 )
-from poyocap_plugin.predictability import predictable_mask, valid_statistics_mask
+from poyocap_plugin.neuron_selection import CONFIG_KEY, Criterion, NeuronSelection, Population
 
 __all__ = [
     "CONFIG_KEY",
@@ -43,172 +42,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-Population = Literal["predictable", "unpredictable", "all"]
-Criterion = Literal["statistics", "cre_line"]
-
-CONFIG_KEY = "neuron_selection"
-"""Key of a recording's dataset ``config:`` that overrides the sampler's selection."""
-
-
-@dataclass(frozen=True)
-class NeuronSelection:
-    """Which neurons of a recording to keep.
-
-    A neuron is *predictable* under ``criterion="statistics"`` when its dF/F skewness and
-    kurtosis are both at or below the thresholds, and under ``criterion="cre_line"`` when its
-    Cre line is in ``predictable_cre_lines``. *Unpredictable* is the complement; *all* is
-    their union. Under either criterion a neuron whose statistics are NaN (or flagged by
-    ``units.stats_valid``) belongs to no population.
-
-    Args:
-        population: The neurons to keep.
-        criterion: How a neuron is classified.
-        skewness_threshold: Largest predictable skewness (``criterion="statistics"``).
-        kurtosis_threshold: Largest predictable kurtosis (``criterion="statistics"``).
-        predictable_cre_lines: Predictable lines, allensdk spelling (``criterion="cre_line"``).
-        min_units: Fewest neurons a recording may keep; fewer is an error, never an empty
-            sample.
-
-    Raises:
-        ValueError: On an unknown population, criterion or Cre line, a non-finite threshold,
-            an empty line list, or ``min_units < 1``.
-    """
-
-    population: Population = "predictable"
-    criterion: Criterion = "statistics"
-    skewness_threshold: float = PAPER_SKEWNESS_THRESHOLD
-    kurtosis_threshold: float = PAPER_KURTOSIS_THRESHOLD
-    predictable_cre_lines: tuple[str, ...] = PAPER_PREDICTABLE_CRE_LINES
-    min_units: int = 1
-
-    def __post_init__(self) -> None:
-        _check_choice("population", self.population, Population)
-        _check_choice("criterion", self.criterion, Criterion)
-        for name in ("skewness_threshold", "kurtosis_threshold"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value!r}")
-            object.__setattr__(self, name, float(value))
-        if isinstance(self.predictable_cre_lines, str):
-            raise ValueError(
-                "predictable_cre_lines must be a list of Cre lines, "
-                f"got the string {self.predictable_cre_lines!r}"
-            )
-        lines = tuple(self.predictable_cre_lines)
-        if not lines:
-            raise ValueError("predictable_cre_lines must name at least one Cre line, got []")
-        unknown = [line for line in lines if line not in ALLEN_CRE_LINES]
-        if unknown:
-            raise ValueError(
-                f"predictable_cre_lines has unknown Cre lines {unknown!r}; "
-                f"use the allensdk spelling, one of {list(ALLEN_CRE_LINES)}"
-            )
-        object.__setattr__(self, "predictable_cre_lines", lines)
-        if isinstance(self.min_units, bool) or not isinstance(self.min_units, int):
-            raise ValueError(f"min_units must be an integer, got {self.min_units!r}")
-        if self.min_units < 1:
-            raise ValueError(f"min_units must be at least 1, got {self.min_units!r}")
-
-    def override(self, overrides: Mapping[str, Any], *, where: str) -> NeuronSelection:
-        """A copy with some fields replaced, e.g. from a recording's dataset config.
-
-        Args:
-            overrides: Field names and values (a dict or an OmegaConf DictConfig).
-            where: Names the source in error messages (e.g. the recording id).
-
-        Raises:
-            ValueError: On an unknown key or an invalid value.
-        """
-        if not isinstance(overrides, Mapping):
-            raise ValueError(
-                f"{where}: config.{CONFIG_KEY} must be a mapping of {_FIELDS}, got {overrides!r}"
-            )
-        unknown = sorted(set(overrides) - set(_FIELDS))
-        if unknown:
-            raise ValueError(
-                f"{where}: config.{CONFIG_KEY} has unknown keys {unknown}; "
-                f"allowed keys are {list(_FIELDS)}"
-            )
-        values = dict(overrides)
-        if "predictable_cre_lines" in values and not isinstance(
-            values["predictable_cre_lines"], str
-        ):
-            values["predictable_cre_lines"] = tuple(values["predictable_cre_lines"])
-        try:
-            return dataclasses.replace(self, **values)
-        except ValueError as error:
-            raise ValueError(f"{where}: config.{CONFIG_KEY}: {error}") from None
-
-    def mask(
-        self,
-        *,
-        skewness: np.ndarray,
-        kurtosis: np.ndarray,
-        stats_valid: np.ndarray | None = None,
-        cre_line: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """The neurons this selection keeps.
-
-        Args:
-            skewness: Per-neuron skewness of dF/F, shape :math:`(N,)`.
-            kurtosis: Per-neuron kurtosis of dF/F, shape :math:`(N,)`.
-            stats_valid: Per-neuron validity flag, shape :math:`(N,)`, bool, or None.
-            cre_line: Per-neuron Cre line, shape :math:`(N,)`, str; required by
-                ``criterion="cre_line"``.
-
-        Returns:
-            Boolean keep-mask of shape :math:`(N,)`.
-        """
-        valid = valid_statistics_mask(skewness, kurtosis, stats_valid)
-        if self.population == "all":
-            return valid
-        if self.criterion == "statistics":
-            predictable = predictable_mask(
-                skewness,
-                kurtosis,
-                skewness_threshold=self.skewness_threshold,
-                kurtosis_threshold=self.kurtosis_threshold,
-            )
-        else:
-            if cre_line is None:
-                raise ValueError("criterion='cre_line' needs each neuron's cre_line")
-            predictable = np.isin(np.asarray(cre_line).astype(str), self.predictable_cre_lines)
-        if self.population == "predictable":
-            return valid & predictable
-        return valid & ~predictable
-
-    def describe(self) -> str:
-        """A short human-readable description, used in messages and logs."""
-        if self.criterion == "statistics":
-            rule = (
-                f"skewness <= {self.skewness_threshold} and kurtosis <= {self.kurtosis_threshold}"
-            )
-        else:
-            rule = f"Cre line in {list(self.predictable_cre_lines)}"
-        return f"{self.population} neurons (predictable: {rule})"
-
-    def to_config(self) -> dict[str, Any]:
-        """The selection as a plain dict for a dataset config's ``neuron_selection`` key."""
-        config: dict[str, Any] = {"population": self.population, "criterion": self.criterion}
-        if self.criterion == "statistics":
-            config["skewness_threshold"] = self.skewness_threshold
-            config["kurtosis_threshold"] = self.kurtosis_threshold
-        else:
-            config["predictable_cre_lines"] = list(self.predictable_cre_lines)
-        config["min_units"] = self.min_units
-        return config
-
-
-_FIELDS = tuple(field.name for field in dataclasses.fields(NeuronSelection))
-
-
-def _check_choice(name: str, value: object, choices: Any) -> None:
-    allowed = get_args(choices)
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def _recording_id(data: Data) -> str:
@@ -231,13 +64,15 @@ def _unit_column(units: Any, name: str, recording: str, *, required: bool) -> np
 class NeuronSampler:
     """Keeps one population of neurons in every sample (a torch_brain transform).
 
-    POYO-CAP (Bae et al., ICLR 2026) pretrains on predictable neurons (dF/F skewness <= 3.51
-    and kurtosis <= 22.62) and finetunes on unpredictable ones. This transform selects the
-    population from the per-neuron columns the plugin's pipeline stores in ``data.units``
-    (``skewness``, ``kurtosis``, ``stats_valid``, ``cre_line``), then masks ``data.units``
-    and the columns of ``field`` together, keeping their order, so units and traces stay
-    aligned. Put it first, before ``UnitDropout(field="calcium_traces.df_over_f")`` and the
-    model's ``tokenize``, in both ``train_transforms`` and ``eval_transforms``.
+    POYO-CAP (Bae et al., ICLR 2026) pretrains on predictable neurons (dF/F skewness and
+    kurtosis at or below :data:`~poyocap_plugin.brainset.PAPER_SKEWNESS_THRESHOLD` and
+    :data:`~poyocap_plugin.brainset.PAPER_KURTOSIS_THRESHOLD`) and finetunes on
+    unpredictable ones. This transform selects the population from the per-neuron columns
+    the plugin's pipeline stores in ``data.units`` (``skewness``, ``kurtosis``,
+    ``stats_valid``, ``cre_line``), then masks ``data.units`` and the columns of ``field``
+    together, keeping their order, so units and traces stay aligned. Put it first, before
+    ``UnitDropout(field="calcium_traces.df_over_f")`` and the model's ``tokenize``, in both
+    ``train_transforms`` and ``eval_transforms``.
 
     The constructor sets the stage's selection. A recording's dataset config may override
     any field of it under ``neuron_selection``, e.g.
@@ -416,6 +251,8 @@ class NeuronSampler:
         Applies the selection (with each recording's ``neuron_selection`` override) to the
         full ``units`` of every recording the dataset holds, so a recording with too few
         neurons fails here, at set-up, rather than at the step that first samples it.
+        ``poyocap datasets`` and the preflight of ``poyocap train`` call it (the preflight
+        on every transform that has a ``check_dataset`` method).
 
         Args:
             dataset: A ``torch_brain.data.Dataset`` (0.1.2), e.g. the trainer's

@@ -2,7 +2,9 @@
 
 POYO-CAP (Bae et al., ICLR 2026) calls a neuron *predictable* when the skewness and the
 kurtosis of its dF/F are both at or below thresholds found by knee detection (Kneedle,
-Satopaa et al. 2011) across the 13 Cre lines of the Allen Brain Observatory: 3.51 and 22.62.
+Satopaa et al. 2011) across the 13 Cre lines of the Allen Brain Observatory (the paper's
+values are :data:`~poyocap_plugin.brainset.PAPER_SKEWNESS_THRESHOLD` and
+:data:`~poyocap_plugin.brainset.PAPER_KURTOSIS_THRESHOLD`).
 At Cre-line level that selects Sst, Vip, Pvalb and Ntsr1 for pretraining.
 
 The ``allen_brain_observatory_calcium`` pipeline stores each neuron's statistics in
