@@ -1,0 +1,201 @@
+"""The options ``curriculum`` and ``table3`` share (data, run sizes), and what they build."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from poyocap_plugin.workflow.cli._library import (
+    choices_of,
+    default_of,
+    field_default,
+    user_errors,
+)
+from poyocap_plugin.workflow.curriculum import run_curriculum
+from poyocap_plugin.workflow.settings import CurriculumSettings, Preset
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
+
+__all__ = ["DEFAULT_PRESET", "RunInputs", "curriculum_inputs", "curriculum_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: the preset whose settings are CurriculumSettings' defaults
+DEFAULT_PRESET: Preset = "cpu"
+
+RunInputs = tuple[Path | None, SimulationSettings | None, CurriculumSettings, int]
+
+
+def _simulation(name: str) -> Any:
+    return field_default(SimulationSettings, name)
+
+
+def _preset_help() -> str:
+    sizes = []
+    for name in choices_of(Preset):
+        preset = CurriculumSettings.preset(name)
+        frames = (
+            f"{preset.frame_size[0]}x{preset.frame_size[1]} frames"
+            if preset.frame_size is not None
+            else "the stage configs' frames"
+        )
+        epochs = f"{preset.pretrain_epochs} + {preset.finetune_epochs} epochs"
+        sizes.append(f"{name} ({preset.model}, {frames}, {epochs})")
+    return (
+        f"Run sizes: {' or '.join(sizes)}; {DEFAULT_PRESET} runs in minutes on 2 cores. "
+        "The options below change it."
+    )
+
+
+def _preset_field(flag: str, value_type: Any, what: str) -> Callable[[F], F]:
+    return click.option(flag, type=value_type, default=None, help=f"{what} Default: preset's.")
+
+
+_OPTIONS = (
+    click.option(
+        "--data-root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default_of(run_curriculum, "data_root"),
+        help="An existing processed-data root (from `brainsets prepare`). "
+        "Exclusive with --simulate.",
+    ),
+    click.option(
+        "--simulate",
+        "simulate_data",
+        is_flag=True,
+        default=False,
+        help="Simulate a small Allen-format dataset and prepare it with `brainsets "
+        "prepare` into OUT_DIR/data.",
+    ),
+    click.option(
+        "--sim-sessions",
+        type=int,
+        default=_simulation("n_sessions"),
+        show_default=True,
+        help="With --simulate: number of sessions.",
+    ),
+    click.option(
+        "--sim-cre-line",
+        "sim_cre_lines",
+        multiple=True,
+        default=_simulation("cre_lines"),
+        show_default=True,
+        help="With --simulate: a Cre line, allensdk spelling (repeatable; sessions cycle "
+        "through them). Mix predictable (Sst, Vip, Pvalb, Ntsr1) and other lines.",
+    ),
+    click.option(
+        "--sim-rois",
+        type=int,
+        default=_simulation("n_rois"),
+        show_default=True,
+        help="With --simulate: ROIs per session.",
+    ),
+    click.option(
+        "--sim-dg-repeats",
+        type=int,
+        default=_simulation("dg_repeats"),
+        show_default=True,
+        help="With --simulate: repeats of each of the 40 drifting-grating conditions.",
+    ),
+    click.option(
+        "--prepare-workers",
+        type=int,
+        default=_simulation("prepare_workers"),
+        show_default=True,
+        help="With --simulate: `brainsets prepare -c N` (parallel Ray workers).",
+    ),
+    click.option(
+        "--preset",
+        type=click.Choice(choices_of(Preset)),
+        default=DEFAULT_PRESET,
+        show_default=True,
+        help=_preset_help(),
+    ),
+    _preset_field("--model", str, "Model-size config, e.g. capoyo_1.2M."),
+    _preset_field("--pretrain-epochs", int, "Stage-1 epochs."),
+    _preset_field("--finetune-epochs", int, "Epochs of each stage-2 movie run."),
+    _preset_field("--dg-epochs", int, "Epochs of each stage-2 DG run."),
+    _preset_field("--batch-size", int, "Global batch size."),
+    _preset_field(
+        "--eval-batch-size", int, "Validation/test batch size (train.py's eval_batch_size)."
+    ),
+    _preset_field("--base-lr", float, "optim.base_lr (peak LR = base_lr x batch size)."),
+    click.option(
+        "--frame-size",
+        type=(int, int, int),
+        default=None,
+        metavar="HEIGHT WIDTH STAGES",
+        help="Decoded frame size (pixels) and UNet x2 stages, e.g. 16 32 4. Default: preset's.",
+    ),
+    _preset_field("--num-workers", int, "DataLoader workers."),
+    click.option(
+        "--override",
+        "overrides",
+        multiple=True,
+        default=field_default(CurriculumSettings, "overrides"),
+        help="A Hydra override for every run (repeatable), e.g. gpus=4, nodes=2, "
+        "wandb.enable=true.",
+    ),
+    click.option(
+        "--launcher",
+        default=shlex.join(field_default(CurriculumSettings, "launcher")),
+        help="Command prefix of every training run, e.g. 'srun' inside a SLURM "
+        "allocation (one task per GPU; Lightning reads SLURM's environment).",
+    ),
+    click.option(
+        "--min-units",
+        type=int,
+        default=default_of(run_curriculum, "min_units"),
+        show_default=True,
+        help="Fewest selected neurons a session may bring; sessions with fewer are left out.",
+    ),
+)
+
+
+def curriculum_options(command: F) -> F:
+    """Add the options `curriculum` and `table3` share: data, run sizes, seeds."""
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+def curriculum_inputs(kwargs: dict[str, Any], **changes: Any) -> RunInputs:
+    """Data source, run settings and min_units of `curriculum` / `table3` from their options.
+
+    Pops the options of :func:`curriculum_options` from ``kwargs``; ``changes`` are more
+    fields of the settings.
+
+    Raises:
+        click.ClickException: If both or neither of --data-root and --simulate are given, or
+            the settings are invalid.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")
+    sim_sessions, sim_rois = kwargs.pop("sim_sessions"), kwargs.pop("sim_rois")
+    sim_dg_repeats = kwargs.pop("sim_dg_repeats")
+    sim_cre_lines = tuple(kwargs.pop("sim_cre_lines"))
+    prepare_workers = kwargs.pop("prepare_workers")
+    if (data_root is None) == (not simulate_data):
+        raise click.ClickException(
+            "Give either --data-root DIR (a processed brainset) or --simulate."
+        )
+    simulation = None
+    preset, overrides = kwargs.pop("preset"), tuple(kwargs.pop("overrides"))
+    changes["launcher"] = tuple(shlex.split(kwargs.pop("launcher")))
+    min_units = kwargs.pop("min_units")
+    changes |= {k: v for k, v in kwargs.items() if v is not None}
+    with user_errors(ValueError):
+        if simulate_data:
+            simulation = SimulationSettings(
+                n_sessions=sim_sessions,
+                n_rois=sim_rois,
+                dg_repeats=sim_dg_repeats,
+                prepare_workers=prepare_workers,
+                cre_lines=sim_cre_lines,
+            )
+        settings = CurriculumSettings.preset(preset, overrides=overrides, **changes)
+    return data_root, simulation, settings, min_units
