@@ -72,7 +72,9 @@ def build_capoyo(stage: str, size: str, window_s: float, frame_size: tuple[int, 
     height, width = frame_size
     logging.getLogger("poyocap_plugin.losses").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as scratch:
-        frame_loss = CAPFrameLoss(perceptual_weights_path=_perceptual_weights(Path(scratch)))
+        frame_loss = CAPFrameLoss(
+            height=height, width=width, perceptual_weights_path=_perceptual_weights(Path(scratch))
+        )
     return CAPOYO(
         sequence_length=window_s,
         latent_step=window_s,

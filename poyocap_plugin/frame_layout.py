@@ -6,65 +6,72 @@ for :math:`(N, H, W)` images it raises when the number of unique timestamps diff
 :math:`H`, and divides by the wrong counts when it equals :math:`H`. So the natural-movie
 readout carries its images flattened to :math:`(N, H \cdot W)` (the model's output and the
 target the movie transform attaches alike), and the image losses and metrics unflatten them
-here, from the frame's aspect ratio, which needs no frame size in their configuration.
+here. They are given the frame's height and width explicitly (from the frame decoder's
+config, ``model.frame_decoder.height`` / ``width``); nothing is guessed from a pixel count.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-__all__ = ["NM1_ASPECT_RATIO", "check_aspect_ratio", "unflatten_frames"]
+__all__ = [
+    "PAPER_FRAME_HEIGHT_PX",
+    "PAPER_FRAME_WIDTH_PX",
+    "check_frame_size",
+    "unflatten_frames",
+]
 
-NM1_ASPECT_RATIO = 2.0
-"""Width / height of natural movie one (608 / 304 pixels), kept by every stored size."""
-
-
-def check_aspect_ratio(aspect_ratio: float) -> None:
-    """Raise ValueError unless ``aspect_ratio`` (width / height) is a positive number."""
-    if not (isinstance(aspect_ratio, (int, float)) and aspect_ratio > 0):
-        raise ValueError(
-            f"frame_aspect_ratio (width / height) must be a positive number; got "
-            f"{aspect_ratio!r}. Natural movie one frames have {NM1_ASPECT_RATIO}."
-        )
+PAPER_FRAME_HEIGHT_PX = 128
+"""Height (pixels) of the decoded natural-movie-one frames in the paper (304 stored)."""
+PAPER_FRAME_WIDTH_PX = 256
+"""Width (pixels) of the decoded natural-movie-one frames in the paper (608 stored)."""
 
 
-def unflatten_frames(frames: torch.Tensor, *, aspect_ratio: float, name: str) -> torch.Tensor:
-    r"""Return frames as images, unflattening rows of :math:`H \cdot W` pixels if needed.
+def check_frame_size(*, height: int, width: int, owner: str) -> None:
+    """Raise ValueError unless ``height`` and ``width`` are positive integers (pixels).
+
+    Args:
+        height: frame height (pixels).
+        width: frame width (pixels).
+        owner: what takes the size (e.g. ``"MovieSSIM"``), named in the error.
+    """
+    for key, value in (("height", height), ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f"{owner}: {key} must be a positive integer (pixels); got {value!r}. Give "
+                f"the frame decoder's size (model.frame_decoder.{key})."
+            )
+
+
+def unflatten_frames(frames: torch.Tensor, *, height: int, width: int, name: str) -> torch.Tensor:
+    r"""Return frames as images of the given size, unflattening rows of :math:`H \cdot W`.
 
     Args:
         frames: images of shape :math:`(N, H, W)`, returned as they are, or flattened rows
-            of shape :math:`(N, H \cdot W)` with :math:`W = \text{aspect\_ratio} \cdot H`.
-        aspect_ratio: frame width / height.
-        name: what ``frames`` is (e.g. ``"input"``), named in errors.
+            of shape :math:`(N, H \cdot W)`, with :math:`H` = ``height`` and
+            :math:`W` = ``width``.
+        height: frame height :math:`H` (pixels).
+        width: frame width :math:`W` (pixels).
+        name: what ``frames`` is (e.g. ``"MovieSSIM preds"``), named in errors.
 
     Returns:
         Images of shape :math:`(N, H, W)` (a view of ``frames``).
 
     Raises:
-        ValueError: if ``frames`` is neither 2-D nor 3-D, or a row's length is not
-            :math:`H \cdot W` for an integer :math:`H` at this aspect ratio.
+        ValueError: if ``frames`` is neither :math:`(N, H, W)` nor :math:`(N, H \cdot W)`
+            for this height and width.
 
     Example::
 
-        >>> unflatten_frames(torch.zeros(3, 512), aspect_ratio=2.0, name="input").shape
+        >>> unflatten_frames(torch.zeros(3, 512), height=16, width=32, name="input").shape
         torch.Size([3, 16, 32])
     """
-    if frames.ndim == 3:
+    if frames.ndim == 2 and frames.shape[1] == height * width:
+        return frames.reshape(frames.shape[0], height, width)
+    if frames.ndim == 3 and tuple(frames.shape[1:]) == (height, width):
         return frames
-    if frames.ndim != 2:
-        raise ValueError(
-            f"{name} must be images of shape (N, H, W) or flattened frames (N, H*W); got "
-            f"shape {tuple(frames.shape)}"
-        )
-    num_pixels = frames.shape[1]
-    height = max(1, round(math.sqrt(num_pixels / aspect_ratio)))
-    width = round(height * aspect_ratio)
-    if height * width != num_pixels:
-        raise ValueError(
-            f"{name} has flattened frames of {num_pixels} pixels, which is not H*W for frames "
-            f"with width / height = {aspect_ratio}; pass (N, H, W) images or set "
-            "frame_aspect_ratio to the frames' width / height"
-        )
-    return frames.reshape(frames.shape[0], height, width)
+    raise ValueError(
+        f"{name}: expected {height}x{width} frames, of shape (N, {height}, {width}) or "
+        f"flattened (N, {height * width}); got shape {tuple(frames.shape)}. The height and "
+        "width must be the frame decoder's (model.frame_decoder.height / width)."
+    )

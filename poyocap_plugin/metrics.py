@@ -10,7 +10,9 @@ as the trainer's checkpoint selection (max of ``average_val_metric``) requires.
 
 Frames arrive as :math:`(N, H, W)` images or flattened :math:`(N, H \cdot W)` rows (the
 layout the stitcher needs, see :mod:`poyocap_plugin.frame_layout`), grey levels in
-[0, 255].
+[0, 255]. Each metric is given the frame's ``height`` and ``width`` (pixels), which must be
+the frame decoder's: a dataset config writes them as numbers, since torch_brain's
+``Dataset`` does not resolve ``${model...}`` interpolations in it.
 
 .. note::
     ``average_val_metric`` is the plain mean of every metric value of every recording, so
@@ -23,7 +25,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
-from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO, check_aspect_ratio, unflatten_frames
+from poyocap_plugin.frame_layout import check_frame_size, unflatten_frames
 from poyocap_plugin.ssim import SSIMWindow
 
 __all__ = ["MovieSSIM", "MoviePSNR", "PixelCorrelation"]
@@ -36,16 +38,20 @@ _CORRELATION_EPS = 1e-12  # floor of the correlation's denominator (constant fra
 
 
 class _PerFrameMean(Metric):
-    """Mean over every frame seen of a per-frame score; subclasses define ``score``."""
+    """Mean over every frame seen of a per-frame score; subclasses define ``score``.
+
+    The frame size is kept as plain attributes, not in the repr: train.py names each
+    metric by ``str(metric)`` (``MovieSSIM()``), and the workflow reads results by that name.
+    """
 
     is_differentiable = False
     higher_is_better = True
     full_state_update = False
 
-    def __init__(self, *, frame_aspect_ratio: float = NM1_ASPECT_RATIO):
+    def __init__(self, *, height: int, width: int):
         super().__init__()
-        check_aspect_ratio(frame_aspect_ratio)
-        self.frame_aspect_ratio = frame_aspect_ratio
+        check_frame_size(height=height, width=width, owner=type(self).__name__)
+        self.height, self.width = height, width
         self.add_state(
             "score_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
         )
@@ -62,21 +68,21 @@ class _PerFrameMean(Metric):
 
         Args:
             preds: decoded grey levels in [0, 255], of shape :math:`(N, H, W)` or
-                flattened :math:`(N, H \cdot W)`.
-            target: true grey levels in [0, 255], shaped like ``preds``.
+                flattened :math:`(N, H \cdot W)`, :math:`H \times W` = ``height`` x ``width``.
+            target: true grey levels in [0, 255], of either shape.
 
         Raises:
-            ValueError: if the shapes differ or are not frames.
+            ValueError: if either is not frames of ``height`` x ``width`` pixels, or the
+                frame counts differ.
         """
         name = type(self).__name__
-        preds = unflatten_frames(preds, aspect_ratio=self.frame_aspect_ratio, name=f"{name} preds")
-        target = unflatten_frames(
-            target, aspect_ratio=self.frame_aspect_ratio, name=f"{name} target"
-        )
-        if preds.shape != target.shape:
+        size = {"height": self.height, "width": self.width}
+        preds = unflatten_frames(preds, **size, name=f"{name} preds")
+        target = unflatten_frames(target, **size, name=f"{name} target")
+        if preds.shape[0] != target.shape[0]:
             raise ValueError(
-                f"{name}: preds and target must have the same shape; got "
-                f"{tuple(preds.shape)} and {tuple(target.shape)}"
+                f"{name}: preds and target must have the same number of frames; got "
+                f"{preds.shape[0]} and {target.shape[0]}"
             )
         if preds.shape[0] == 0:
             return
@@ -112,20 +118,23 @@ class MovieSSIM(_PerFrameMean):
         sigma: standard deviation of the Gaussian window (pixels).
         k1: :math:`K_1`, with :math:`C_1 = (255 K_1)^2`.
         k2: :math:`K_2`, with :math:`C_2 = (255 K_2)^2`.
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def __init__(
         self,
         *,
+        height: int,
+        width: int,
         kernel_size: int = 11,
         sigma: float = 1.5,
         k1: float = 0.01,
         k2: float = 0.03,
-        frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
-        super().__init__(frame_aspect_ratio=frame_aspect_ratio)
+        super().__init__(height=height, width=width)
         self.window = SSIMWindow(kernel_size=kernel_size, sigma=sigma, k1=k1, k2=k2)
+        self.window.check_frame_size(height, width, name="MovieSSIM")
 
     def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.window.per_frame(preds, target, data_range=PIXEL_DATA_RANGE, name="MovieSSIM")
@@ -140,7 +149,8 @@ class MoviePSNR(_PerFrameMean):
     tables.
 
     Args:
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -159,7 +169,8 @@ class PixelCorrelation(_PerFrameMean):
     part of the paper's tables.
 
     Args:
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def score(self, preds: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,10 @@ import torch_brain
 from torch_brain.registry import MODALITY_REGISTRY, DataType, ModalitySpec
 
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
-from poyocap_plugin.losses import CAPFrameLoss, MaskedLatentL1Loss
+from poyocap_plugin.losses import FrameSizeRequiredLoss, MaskedLatentL1Loss
 
 __all__ = ["PLUGIN_MODALITIES", "register_all", "plugin_modality_names"]
+
 
 #: The plugin's modalities in registration order. Append only: ids follow this order.
 PLUGIN_MODALITIES: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -46,15 +47,15 @@ PLUGIN_MODALITIES: tuple[tuple[str, dict[str, Any]], ...] = (
         # H x W frame, output flattened to (N, H*W) like the target that MovieFrameTargets
         # attaches (torch_brain's stitcher pools only 2-D values). ``dim`` is the width a
         # stock linear head would get; 1 keeps that unused head tiny, whatever H x W is.
-        # The loss is CAPFrameLoss with its defaults (perceptual term off); a run that
-        # configures the loss gives the model its own instance.
+        # The loss needs the frame size, known only to the model's frame decoder: the
+        # registry holds a stand-in that refuses to run, and CAPOYO builds the real one.
         MOVIE_READOUT,
         dict(
             dim=1,
             type=DataType.CONTINUOUS,
             timestamp_key="natural_movie_one.timestamps",
             value_key="natural_movie_one.image",
-            loss_fn=CAPFrameLoss(),
+            loss_fn=FrameSizeRequiredLoss(),
         ),
     ),
 )

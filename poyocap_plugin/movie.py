@@ -19,6 +19,8 @@ import h5py
 import numpy as np
 from temporaldata import Data
 
+from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
+
 __all__ = ["MovieFrameTargets", "TEMPLATE_DATASET"]
 
 logger = logging.getLogger(__name__)
@@ -85,7 +87,13 @@ class MovieFrameTargets:
         (1, 512)
     """
 
-    def __init__(self, *, template_path: str | Path, height: int = 128, width: int = 256):
+    def __init__(
+        self,
+        *,
+        template_path: str | Path,
+        height: int = PAPER_FRAME_HEIGHT_PX,
+        width: int = PAPER_FRAME_WIDTH_PX,
+    ):
         for key, value in (("height", height), ("width", width)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{key} must be a positive number of pixels; got {value!r}")

@@ -36,6 +36,14 @@ class SSIMWindow:
             if not value > 0:
                 raise ValueError(f"ssim {key} must be > 0; got {value!r}")
 
+    def check_frame_size(self, height: int, width: int, *, name: str) -> None:
+        """Raise ValueError, naming ``name``, if frames of this size (pixels) are too small."""
+        if min(height, width) < self.kernel_size:
+            raise ValueError(
+                f"{name} needs frames of at least kernel_size={self.kernel_size} pixels a "
+                f"side; got {height}x{width}. Use larger frames or a smaller kernel_size."
+            )
+
     def per_frame(
         self, preds: torch.Tensor, target: torch.Tensor, *, data_range: float, name: str
     ) -> torch.Tensor:
@@ -44,12 +52,7 @@ class SSIMWindow:
         Raises:
             ValueError: naming ``name`` if the frames are smaller than the window.
         """
-        height, width = preds.shape[1:]
-        if min(height, width) < self.kernel_size:
-            raise ValueError(
-                f"{name} needs frames of at least kernel_size={self.kernel_size} pixels a "
-                f"side; got {height}x{width}. Use larger frames or a smaller kernel_size."
-            )
+        self.check_frame_size(*preds.shape[1:], name=name)
         return structural_similarity_index_measure(
             preds[:, None],
             target[:, None],

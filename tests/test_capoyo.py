@@ -11,6 +11,7 @@ from torch_brain.data.dataset import DatasetIndex
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT
 from poyocap_plugin.models import CAPOYO
 from poyocap_plugin.nn import LatentMasking
+from poyocap_plugin.nn.latent_masking import trivial_predictions
 
 DG = "drifting_gratings_orientation"
 RECORDING = "allen_brain_observatory_calcium/900000"
@@ -419,10 +420,24 @@ def test_frame_readout_decodes_flattened_frames_and_trains_every_parameter(movie
 def test_configured_frame_loss_is_the_readouts_loss():
     from poyocap_plugin.losses import CAPFrameLoss
 
-    loss = CAPFrameLoss(focal_weight=1.0)
+    loss = CAPFrameLoss(height=16, width=32, focal_weight=1.0)
     model = make_frame_model(frame_loss=loss)
     assert model.readout.readout_specs[FRAME].loss_fn is loss
     assert torch_brain.MODALITY_REGISTRY[FRAME].loss_fn is not loss
+
+
+def test_default_frame_loss_takes_the_decoders_size():
+    from poyocap_plugin.losses import CAPFrameLoss
+
+    loss = make_frame_model().readout.readout_specs[FRAME].loss_fn
+    assert isinstance(loss, CAPFrameLoss)
+    assert (loss.height, loss.width) == (16, 32)
+
+
+def test_registry_frame_loss_refuses_to_run_without_a_size():
+    registry_loss = torch_brain.MODALITY_REGISTRY[FRAME].loss_fn
+    with pytest.raises(ValueError, match="has no frame size.*CAPFrameLoss\\(height=..., width"):
+        registry_loss(torch.zeros(2, 512), torch.zeros(2, 512))
 
 
 @pytest.mark.parametrize(
@@ -431,9 +446,18 @@ def test_configured_frame_loss_is_the_readouts_loss():
         (dict(frame_decoder=None), "needs model.frame_decoder"),
         (dict(readouts={DG: 1.0}), "does not name 'natural_movie_one_image'"),
         (dict(dim=32, dim_head=8), r"model.frame_decoder.dim=16 differs from model.dim=32"),
+        (
+            dict(frame_loss="wrong size"),
+            r"model.frame_loss.width=64 differs from model.frame_decoder.width=32; set it "
+            r"to \$\{model.frame_decoder.width\}",
+        ),
     ],
 )
 def test_frame_readout_configs_are_checked(overrides, match):
+    if overrides.get("frame_loss") == "wrong size":
+        from poyocap_plugin.losses import CAPFrameLoss
+
+        overrides["frame_loss"] = CAPFrameLoss(height=16, width=64)
     with pytest.raises(ValueError, match=match):
         make_frame_model(**overrides)
 
@@ -443,7 +467,9 @@ def test_trivial_predictions_copy_the_last_unmasked_bin_and_average_the_window()
     target = torch.arange(8.0).view(1, 8, 1).expand(1, 8, 16)  # latent k has value k
     #         bin:   0       1      2       3
     mask = torch.tensor([[False, True, True, True, False, False, True, False]])
-    window_mean, copy_forward = model._trivial_predictions(target, mask)
+    window_mean, copy_forward = trivial_predictions(
+        target, mask, num_bins=model.num_latent_bins, num_latents_per_bin=model.num_latents_per_step
+    )
     torch.testing.assert_close(window_mean[0, :, 0], torch.full((8,), (0 + 4 + 5 + 7) / 4))
     # id 0 of bin 1 copies bin 0's latent 0; id 1 has no earlier unmasked latent (window
     # mean) until bin 2's latent 5; bin 3's latent 6 copies latent 4

@@ -12,6 +12,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from torch_brain.data import Dataset
 
+from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.workflow import trainer
 from poyocap_plugin.workflow.datasets import write_dataset_configs
 
@@ -68,7 +69,10 @@ def test_primary_config_composes_and_instantiates(
         for readout in config["multitask_readout"]:
             assert readout["readout_id"] in torch_brain.MODALITY_REGISTRY
             for metric in readout["metrics"]:
-                hydra.utils.instantiate(metric["metric"])
+                built = hydra.utils.instantiate(metric["metric"])
+                if readout["readout_id"] == MOVIE_READOUT:  # scores the frames decoded
+                    decoder = cfg.model.frame_decoder
+                    assert (built.height, built.width) == (decoder.height, decoder.width)
 
 
 @pytest.mark.parametrize("name", MODELS)

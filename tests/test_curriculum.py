@@ -7,6 +7,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from PIL import Image
 
@@ -121,7 +122,9 @@ def test_arm_metrics_average_over_recordings():
 
 def test_dataset_configs_are_written_once(curriculum_data_root, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="poyocap_plugin")
-    out = write_curriculum_configs(curriculum_data_root, tmp_path / "c", variants=["poyocap"])
+    out = write_curriculum_configs(
+        curriculum_data_root, tmp_path / "c", variants=["poyocap"], settings=CurriculumSettings()
+    )
     marker = json.loads((out / "done.json").read_text())
     assert sorted(Path(p).name for p in marker["outputs"]["configs"]) == [
         "poyocap_finetune_dg.yaml",
@@ -129,10 +132,17 @@ def test_dataset_configs_are_written_once(curriculum_data_root, tmp_path, caplog
         "poyocap_pretrain.yaml",
     ]
     mtime = (out / "dataset" / "poyocap_pretrain.yaml").stat().st_mtime_ns
-    write_curriculum_configs(curriculum_data_root, tmp_path / "c", variants=["poyocap"])
+    write_curriculum_configs(
+        curriculum_data_root, tmp_path / "c", variants=["poyocap"], settings=CurriculumSettings()
+    )
     assert "dataset configs: finished before" in caplog.text
     assert (out / "dataset" / "poyocap_pretrain.yaml").stat().st_mtime_ns == mtime
-    write_curriculum_configs(curriculum_data_root, tmp_path / "c", variants=["from_scratch"])
+    write_curriculum_configs(
+        curriculum_data_root,
+        tmp_path / "c",
+        variants=["from_scratch"],
+        settings=CurriculumSettings(),
+    )
     assert "dataset configs: settings changed" in caplog.text
     assert (out / "dataset" / "from_scratch_finetune_movie.yaml").is_file()
 
@@ -286,3 +296,19 @@ def test_cli_rerun_skips_every_stage(finished):
         for stage in stages:
             versions = list((out / "runs" / arm / "seed_42" / stage / "lightning_logs").iterdir())
             assert [p.name for p in versions] == ["version_0"]
+
+
+@pytest.mark.parametrize("frame_size", [(16, 32, 4), None])
+def test_the_movie_metric_scores_the_frames_the_runs_decode(
+    curriculum_data_root, tmp_path, frame_size
+):
+    settings = CurriculumSettings(frame_size=frame_size)
+    out = write_curriculum_configs(
+        curriculum_data_root, tmp_path / "c", variants=["poyocap"], settings=settings
+    )
+    groups = yaml.safe_load((out / "dataset" / "poyocap_finetune_movie.yaml").read_text())
+    for group in groups:
+        (metric,) = group["config"]["multitask_readout"][0]["metrics"]
+        assert (metric["metric"]["height"], metric["metric"]["width"]) == (
+            settings.frame_height_width
+        )

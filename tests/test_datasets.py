@@ -117,9 +117,8 @@ def test_stage_contents_readouts_and_sampling(written):
     out, _ = written
     movie = yaml.safe_load((out / "dataset" / "poyocap_finetune_movie.yaml").read_text())[0]
     readout = movie["config"]["multitask_readout"]
-    assert readout == [
-        {"readout_id": MOVIE_READOUT, "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}]}
-    ]
+    metric = {"_target_": MOVIE_METRIC_TARGET, "height": 128, "width": 256}  # the paper's
+    assert readout == [{"readout_id": MOVIE_READOUT, "metrics": [{"metric": metric}]}]
     assert movie["config"]["sampling_intervals_modifier"] == (
         "from poyocap_plugin.frame_windows import frame_sampling_intervals\n"
         "sampling_intervals = frame_sampling_intervals(data, sampling_intervals, window_s=0.033)\n"
@@ -303,3 +302,15 @@ def test_movie_window_reaches_the_movie_config(curriculum_data_root, tmp_path):
     assert "window_s=0.03)" in movie[0]["config"]["sampling_intervals_modifier"]
     with pytest.raises(ValueError, match=r"movie_window_s must be a float > 0 \(s\), got 0"):
         write_dataset_configs(curriculum_data_root, tmp_path / "x", movie_window_s=0)
+
+
+def test_the_movie_metric_gets_the_frame_size_given(curriculum_data_root, tmp_path):
+    out = tmp_path / "small"
+    write_dataset_configs(curriculum_data_root, out, frame_height=16, frame_width=32)
+    movie = yaml.safe_load((out / "dataset" / "poyocap_finetune_movie.yaml").read_text())[0]
+    metric = movie["config"]["multitask_readout"][0]["metrics"][0]["metric"]
+    assert (metric["height"], metric["width"]) == (16, 32)
+    manifest = json.loads((out / "curriculum.json").read_text())
+    assert (manifest["settings"]["frame_height"], manifest["settings"]["frame_width"]) == (16, 32)
+    with pytest.raises(ValueError, match=r"write_dataset_configs: width must be a positive"):
+        write_dataset_configs(curriculum_data_root, tmp_path / "y", frame_width=0)

@@ -150,7 +150,7 @@ def test_fits_frames_on_cpu_with_the_finetuning_loss_on_flattened_rows():
     embedding = torch.randn(4, 32, generator=generator)
     ramp = torch.linspace(0, 255, 32)
     target = torch.stack([ramp.expand(16, 32), ramp.flip(0).expand(16, 32)] * 2).flatten(1)
-    loss_fn = CAPFrameLoss(perceptual_weight=0.0)
+    loss_fn = CAPFrameLoss(height=16, width=32, perceptual_weight=0.0)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):

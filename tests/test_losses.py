@@ -52,6 +52,7 @@ def test_masked_latent_l1_rejects_misshapen_input(shape, target_len, weights, ma
 # --- Stage 2: movie-frame reconstruction ----------------------------------------------
 
 TERMS = [PixelL1Loss, FocalL1Loss, FFTMagnitudeL1Loss, SSIMLoss]
+SIZE = dict(height=16, width=32)  # the test frames' size (pixels)
 
 
 def _frames(n: int = 4, height: int = 16, width: int = 32, seed: int = 0) -> torch.Tensor:
@@ -96,7 +97,9 @@ def alexnet_weights(tmp_path):
 
 
 def _all_terms(weights_path):
-    return [term() for term in TERMS] + [PerceptualFeatureLoss(weights_path=weights_path)]
+    return [term(**SIZE) for term in TERMS] + [
+        PerceptualFeatureLoss(**SIZE, weights_path=weights_path)
+    ]
 
 
 def test_each_term_is_zero_on_identical_frames_and_grows_with_distortion(alexnet_weights):
@@ -109,7 +112,7 @@ def test_each_term_is_zero_on_identical_frames_and_grows_with_distortion(alexnet
 
 def test_flattened_frames_give_the_same_loss(alexnet_weights):
     target, input = _frames(), _distort(_frames(), 20)
-    for term in [*_all_terms(alexnet_weights[0]), CAPFrameLoss()]:
+    for term in [*_all_terms(alexnet_weights[0]), CAPFrameLoss(**SIZE)]:
         flat = term(input.flatten(1), target.flatten(1).float())
         assert flat.item() == pytest.approx(term(input, target).item(), rel=1e-6), term
 
@@ -119,7 +122,7 @@ def test_pixel_l1_is_the_mean_absolute_error_on_unit_images():
     target = torch.zeros(2, 16, 32, dtype=torch.uint8)
     target[1] = 255
     # frame 0: |0.2 - 0| = 0.2; frame 1: |0.2 - 1| = 0.8
-    loss = PixelL1Loss()
+    loss = PixelL1Loss(**SIZE)
     assert loss(input, target).item() == pytest.approx(0.5)
     assert loss(input, target, torch.tensor([3.0, 1.0])).item() == pytest.approx(0.35)
     assert loss(input, target, torch.tensor([0.0, 1.0])).item() == pytest.approx(0.8)
@@ -131,10 +134,10 @@ def test_focal_l1_weights_errors_by_their_size_relative_to_the_worst_pixel():
     input = torch.zeros(1, 16, 32)
     input[0, 0, :2] = torch.tensor([255.0, 127.5])  # unit errors 1 and 0.5, the rest 0
     pixels = 16 * 32
-    gamma_one = FocalL1Loss(alpha=2.0, gamma=1.0)(input, target).item()
+    gamma_one = FocalL1Loss(**SIZE, alpha=2.0, gamma=1.0)(input, target).item()
     assert gamma_one == pytest.approx(2.0 * (1.0 * 1.0 + 0.5 * 0.5) / pixels)
-    gamma_zero = FocalL1Loss(alpha=2.0, gamma=0.0)(input, target).item()
-    assert gamma_zero == pytest.approx(2.0 * PixelL1Loss()(input, target).item())
+    gamma_zero = FocalL1Loss(**SIZE, alpha=2.0, gamma=0.0)(input, target).item()
+    assert gamma_zero == pytest.approx(2.0 * PixelL1Loss(**SIZE)(input, target).item())
 
 
 def test_focal_l1_gradient_is_finite_where_frames_agree():
@@ -144,7 +147,7 @@ def test_focal_l1_gradient_is_finite_where_frames_agree():
         input[0, 0, 0] += 10  # one wrong pixel; all others have error exactly 0
     for gamma in (0.0, 0.5, 1.0, 2.0):
         input.grad = None
-        FocalL1Loss(gamma=gamma)(input, target).backward()
+        FocalL1Loss(**SIZE, gamma=gamma)(input, target).backward()
         assert torch.isfinite(input.grad).all(), gamma
 
 
@@ -161,7 +164,7 @@ def test_fft_term_weights_high_frequencies_as_documented(beta):
     target = torch.full((1, 16, 32), 128.0)
     low = target + 20 * _cosine(1, 0)  # rho = 1/16 cycles per pixel
     high = target + 20 * _cosine(8, 16)  # rho = sqrt(0.5^2 + 0.5^2), the corner
-    loss = FFTMagnitudeL1Loss(high_frequency_weight=beta)
+    loss = FFTMagnitudeL1Loss(**SIZE, high_frequency_weight=beta)
     ratio = loss(high, target).item() / loss(low, target).item()
     # the corner bin is its own conjugate (one bin, amplitude doubled) -> same L1 mass
     expected = (1 + beta) / (1 + beta * (1 / 16) / (0.5**0.5))
@@ -169,7 +172,7 @@ def test_fft_term_weights_high_frequencies_as_documented(beta):
 
 
 def test_fft_weight_map_is_one_at_dc_and_one_plus_beta_at_the_corner():
-    weights = FFTMagnitudeL1Loss(high_frequency_weight=2.0).frequency_weights(16, 32)
+    weights = FFTMagnitudeL1Loss(**SIZE, high_frequency_weight=2.0).frequency_weights(16, 32)
     assert weights[0, 0].item() == pytest.approx(1.0)
     assert weights[8, 16].item() == pytest.approx(3.0)
     assert weights.max().item() == pytest.approx(3.0)
@@ -178,7 +181,7 @@ def test_fft_weight_map_is_one_at_dc_and_one_plus_beta_at_the_corner():
 def test_fft_term_ignores_circular_shifts():
     target = _frames(1)
     shifted = torch.roll(target, shifts=(3, 5), dims=(1, 2)).float()
-    assert FFTMagnitudeL1Loss()(shifted, target).item() == pytest.approx(0.0, abs=1e-5)
+    assert FFTMagnitudeL1Loss(**SIZE)(shifted, target).item() == pytest.approx(0.0, abs=1e-5)
 
 
 def test_ssim_term_is_one_minus_torchmetrics_ssim():
@@ -186,7 +189,7 @@ def test_ssim_term_is_one_minus_torchmetrics_ssim():
 
     target, input = _frames(), _distort(_frames(), 25)
     expected = 1 - ssim(input[:, None] / 255, target[:, None].float() / 255, data_range=1.0)
-    assert SSIMLoss()(input, target).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert SSIMLoss(**SIZE)(input, target).item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_cap_frame_loss_is_the_weighted_sum_of_its_terms(alexnet_weights):
@@ -194,7 +197,7 @@ def test_cap_frame_loss_is_the_weighted_sum_of_its_terms(alexnet_weights):
     weights = dict(
         focal_weight=2.0, l1_weight=3.0, fft_weight=5.0, perceptual_weight=7.0, ssim_weight=11.0
     )
-    loss = CAPFrameLoss(**weights, perceptual_weights_path=alexnet_weights[0])
+    loss = CAPFrameLoss(**SIZE, **weights, perceptual_weights_path=alexnet_weights[0])
     frame_weights = torch.tensor([1.0, 0.0, 2.0, 1.0])
     terms = loss.terms(input, target, frame_weights)
     assert set(terms) == {"focal_l1", "pixel_l1", "fft_magnitude_l1", "perceptual", "ssim"}
@@ -206,11 +209,13 @@ def test_cap_frame_loss_is_the_weighted_sum_of_its_terms(alexnet_weights):
         + 11 * terms["ssim"]
     )
     assert loss(input, target, frame_weights).item() == pytest.approx(expected.item(), rel=1e-5)
-    assert terms["ssim"].item() == pytest.approx(SSIMLoss()(input, target, frame_weights).item())
+    assert terms["ssim"].item() == pytest.approx(
+        SSIMLoss(**SIZE)(input, target, frame_weights).item()
+    )
 
 
 def test_cap_frame_loss_defaults_are_the_paper_weights():
-    loss = CAPFrameLoss(perceptual_weight=0.0)
+    loss = CAPFrameLoss(**SIZE, perceptual_weight=0.0)
     assert loss.term_weights == {
         "focal_l1": 50.0,
         "pixel_l1": 50.0,
@@ -218,11 +223,11 @@ def test_cap_frame_loss_defaults_are_the_paper_weights():
         "perceptual": 0.0,
         "ssim": 0.1,
     }
-    assert CAPFrameLoss().term_weights["perceptual"] == 1.0
+    assert CAPFrameLoss(**SIZE).term_weights["perceptual"] == 1.0
 
 
 def test_a_zero_weight_drops_its_term():
-    loss = CAPFrameLoss(fft_weight=0.0, perceptual_weight=0.0)
+    loss = CAPFrameLoss(**SIZE, fft_weight=0.0, perceptual_weight=0.0)
     target, input = _frames(), _distort(_frames(), 30)
     assert set(loss.terms(input, target)) == {"focal_l1", "pixel_l1", "ssim"}
 
@@ -230,12 +235,12 @@ def test_a_zero_weight_drops_its_term():
 def test_cap_frame_loss_backpropagates_into_the_prediction():
     target = _frames()
     input = _distort(target, 30).requires_grad_()
-    CAPFrameLoss()(input, target).backward()
+    CAPFrameLoss(**SIZE)(input, target).backward()
     assert torch.isfinite(input.grad).all() and input.grad.abs().sum() > 0
 
 
 def test_perceptual_off_warns_once_and_is_recorded(caplog):
-    loss = CAPFrameLoss()  # building it (as modalities.py does at import) logs nothing
+    loss = CAPFrameLoss(**SIZE)  # building it (as modalities.py does at import) logs nothing
     assert caplog.records == []
     assert loss.perceptual_enabled is False
     assert "perceptual_term=off (no perceptual_weights_path)" in repr(loss)
@@ -250,7 +255,7 @@ def test_perceptual_off_warns_once_and_is_recorded(caplog):
 
 
 def test_perceptual_weight_zero_is_off_without_warning(caplog):
-    loss = CAPFrameLoss(perceptual_weight=0.0)
+    loss = CAPFrameLoss(**SIZE, perceptual_weight=0.0)
     with caplog.at_level(logging.WARNING):
         loss(_distort(_frames(), 30), _frames())
     assert caplog.records == []
@@ -259,7 +264,7 @@ def test_perceptual_weight_zero_is_off_without_warning(caplog):
 
 def test_perceptual_on_loads_the_saved_weights_and_stays_frozen(alexnet_weights):
     path, state = alexnet_weights
-    loss = CAPFrameLoss(perceptual_weights_path=path)
+    loss = CAPFrameLoss(**SIZE, perceptual_weights_path=path)
     assert loss.perceptual_enabled and "perceptual_term=on" in repr(loss)
     network = loss.perceptual.network
     for key, value in network.state_dict().items():
@@ -277,7 +282,7 @@ def test_perceptual_on_loads_the_saved_weights_and_stays_frozen(alexnet_weights)
 
 
 def test_perceptual_follows_to(alexnet_weights):
-    loss = CAPFrameLoss(perceptual_weights_path=alexnet_weights[0]).to(torch.float64)
+    loss = CAPFrameLoss(**SIZE, perceptual_weights_path=alexnet_weights[0]).to(torch.float64)
     assert loss.perceptual.mean.dtype == torch.float64
     assert loss.perceptual.network.features[0].weight.dtype == torch.float64
     assert torch.isfinite(loss(_distort(_frames(), 30), _frames()))
@@ -313,7 +318,7 @@ def test_perceptual_weights_file_errors_name_the_file(tmp_path, content, error, 
     elif content is not None:
         torch.save(content, path)
     with pytest.raises(error, match=match):
-        PerceptualFeatureLoss(weights_path=path)
+        PerceptualFeatureLoss(**SIZE, weights_path=path)
 
 
 @pytest.mark.parametrize(
@@ -332,32 +337,53 @@ def test_perceptual_weights_file_errors_name_the_file(tmp_path, content, error, 
         (dict(focal_gamma=-1.0), "focal gamma must be >= 0; got -1.0"),
         (dict(fft_high_frequency_weight=-2.0), "high_frequency_weight must be >= 0; got -2.0"),
         (dict(ssim_kernel_size=4), "kernel_size must be a positive odd integer; got 4"),
-        (dict(frame_aspect_ratio=0.0), r"frame_aspect_ratio \(width / height\) must be"),
+        (dict(height=0), r"CAPFrameLoss: height must be a positive integer \(pixels\); got 0"),
+        (dict(width=32.0), r"CAPFrameLoss: width must be a positive integer \(pixels\); got 32.0"),
+        (dict(height=8, width=16), "SSIMLoss needs frames of at least kernel_size=11 pixels"),
     ],
 )
 def test_cap_frame_loss_rejects_bad_configuration(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        CAPFrameLoss(**kwargs)
+        CAPFrameLoss(**(SIZE | kwargs))
 
 
 @pytest.mark.parametrize(
     "input_shape, target_shape, weights, match",
     [
         ((4, 16, 32), (3, 16, 32), None, "same batch size; got 4 and 3"),
-        ((4, 16, 32), (4, 16, 30), None, r"same size; got \(4, 16, 32\) and \(4, 16, 30\)"),
-        ((4, 500), (4, 500), None, "flattened frames of 500 pixels, which is not H\\*W"),
-        ((4, 1, 16, 32), (4, 1, 16, 32), None, r"\(N, H, W\) or flattened frames"),
+        ((4, 16, 32), (4, 16, 30), None, r"CAPFrameLoss target: expected 16x32 frames"),
+        ((4, 1, 16, 32), (4, 1, 16, 32), None, r"got shape \(4, 1, 16, 32\)"),
         ((4, 16, 32), (4, 16, 32), torch.ones(4, 1), r"weights must have shape \(4,\)"),
-        ((4, 8, 16), (4, 8, 16), None, "at least kernel_size=11 pixels a side; got 8x16"),
+        ((4, 8, 64), (4, 8, 64), None, r"CAPFrameLoss input: expected 16x32 frames"),
     ],
 )
 def test_frame_losses_reject_misshapen_input(input_shape, target_shape, weights, match):
     with pytest.raises(ValueError, match=match):
-        CAPFrameLoss()(torch.zeros(input_shape), torch.zeros(target_shape), weights)
+        CAPFrameLoss(**SIZE)(torch.zeros(input_shape), torch.zeros(target_shape), weights)
 
 
 def test_perceptual_rejects_frames_too_small(alexnet_weights):
     with pytest.raises(ValueError, match="at least 15 pixels a side; got 8x16"):
-        PerceptualFeatureLoss(weights_path=alexnet_weights[0])(
-            torch.zeros(1, 8, 16), torch.zeros(1, 8, 16)
-        )
+        PerceptualFeatureLoss(height=8, width=16, weights_path=alexnet_weights[0])
+
+
+@pytest.mark.parametrize("term", [*TERMS, CAPFrameLoss])
+def test_a_wrong_flattened_size_raises_naming_the_expected_frame_size(term):
+    """512 pixels could be 16x32 or 8x64: the size given decides, nothing is guessed."""
+    size = (
+        dict(height=16, width=32) if term in (SSIMLoss, CAPFrameLoss) else dict(height=8, width=64)
+    )
+    loss = term(**size)  # SSIM needs 11 pixels a side
+    loss(torch.zeros(2, 512), torch.zeros(2, 512))  # the right size passes
+    name, (height, width) = term.__name__, (loss.height, loss.width)
+    match = (
+        rf"{name} input: expected {height}x{width} frames, of shape \(N, {height}, {width}\) "
+        rf"or flattened \(N, {height * width}\); got shape \(2, 500\)"
+    )
+    with pytest.raises(ValueError, match=match):
+        loss(torch.zeros(2, 500), torch.zeros(2, 500))
+
+
+def test_frames_of_another_height_and_width_are_refused_even_with_as_many_pixels():
+    with pytest.raises(ValueError, match=r"PixelL1Loss input: expected 16x32 frames.*\(2, 8, 64\)"):
+        PixelL1Loss(**SIZE)(torch.zeros(2, 8, 64), torch.zeros(2, 8, 64))

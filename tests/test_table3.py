@@ -99,7 +99,7 @@ def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
     """run_table3 runs each (arm, seed) through run_arm and tabulates the means."""
     calls = []
 
-    def fake_configs(data_root, out_dir, *, variants, min_units):
+    def fake_configs(data_root, out_dir, *, variants, settings, min_units):
         calls.append(("configs", tuple(variants)))
         return Path(out_dir)
 

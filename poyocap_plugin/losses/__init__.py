@@ -4,7 +4,7 @@
 ``cap_frame``: stage 2's movie-frame terms and their weighted sum.
 """
 
-from poyocap_plugin.losses.cap_frame import CAPFrameLoss
+from poyocap_plugin.losses.cap_frame import CAPFrameLoss, FrameSizeRequiredLoss
 from poyocap_plugin.losses.image_terms import (
     FFTMagnitudeL1Loss,
     FocalL1Loss,
@@ -19,6 +19,7 @@ __all__ = [
     "CAPFrameLoss",
     "FFTMagnitudeL1Loss",
     "FocalL1Loss",
+    "FrameSizeRequiredLoss",
     "MaskedLatentL1Loss",
     "PerceptualFeatureLoss",
     "PixelL1Loss",

@@ -7,8 +7,9 @@ import math
 from pathlib import Path
 
 import torch
+from torch_brain.nn.loss import Loss
 
-from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO
+from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.losses.image_terms import (
     FFTMagnitudeL1Loss,
     FocalL1Loss,
@@ -19,7 +20,7 @@ from poyocap_plugin.losses.image_terms import (
 )
 from poyocap_plugin.losses.perceptual import PerceptualFeatureLoss
 
-__all__ = ["CAPFrameLoss"]
+__all__ = ["CAPFrameLoss", "FrameSizeRequiredLoss"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,16 +69,20 @@ class CAPFrameLoss(_FrameLoss):
         focal_gamma: :math:`\gamma` of :class:`FocalL1Loss`.
         fft_high_frequency_weight: :math:`\beta` of :class:`FFTMagnitudeL1Loss`.
         ssim_kernel_size: Gaussian window side of :class:`SSIMLoss` (pixels).
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's
+            (``${model.frame_decoder.height}``).
+        width: frame width :math:`W` (pixels), the frame decoder's.
 
     Raises:
-        ValueError: if a weight is negative, all are 0, or a weights path is given with
-            ``perceptual_weight=0``.
+        ValueError: if the frame size is not positive integers, a weight is negative, all
+            are 0, or a weights path is given with ``perceptual_weight=0``.
     """
 
     def __init__(
         self,
         *,
+        height: int,
+        width: int,
         focal_weight: float = 50.0,
         l1_weight: float = 50.0,
         fft_weight: float = 50.0,
@@ -88,9 +93,8 @@ class CAPFrameLoss(_FrameLoss):
         focal_gamma: float = 1.0,
         fft_high_frequency_weight: float = 2.0,
         ssim_kernel_size: int = 11,
-        frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
-        super().__init__(frame_aspect_ratio=frame_aspect_ratio)
+        super().__init__(height=height, width=width)
         self.term_weights = {
             "focal_l1": focal_weight,
             "pixel_l1": l1_weight,
@@ -110,15 +114,15 @@ class CAPFrameLoss(_FrameLoss):
                 f"perceptual_weights_path={str(perceptual_weights_path)!r} is set but "
                 "perceptual_weight=0; set a positive perceptual_weight or drop the path"
             )
-        ratio = {"frame_aspect_ratio": frame_aspect_ratio}
-        self.focal_l1 = FocalL1Loss(alpha=focal_alpha, gamma=focal_gamma, **ratio)
-        self.pixel_l1 = PixelL1Loss(**ratio)
+        size = {"height": height, "width": width}
+        self.focal_l1 = FocalL1Loss(alpha=focal_alpha, gamma=focal_gamma, **size)
+        self.pixel_l1 = PixelL1Loss(**size)
         self.fft_magnitude_l1 = FFTMagnitudeL1Loss(
-            high_frequency_weight=fft_high_frequency_weight, **ratio
+            high_frequency_weight=fft_high_frequency_weight, **size
         )
-        self.ssim = SSIMLoss(kernel_size=ssim_kernel_size, **ratio)
+        self.ssim = SSIMLoss(kernel_size=ssim_kernel_size, **size)
         self.perceptual = (
-            PerceptualFeatureLoss(weights_path=perceptual_weights_path, **ratio)
+            PerceptualFeatureLoss(weights_path=perceptual_weights_path, **size)
             if perceptual_weights_path is not None
             else None
         )
@@ -191,3 +195,37 @@ class CAPFrameLoss(_FrameLoss):
         if self.term_weights["perceptual"] == 0:
             state = "off (perceptual_weight=0)"
         return f"{weights}, perceptual_term={state}, {super().extra_repr()}"
+
+
+class FrameSizeRequiredLoss(Loss):
+    """The registry's stand-in loss of the movie frame readout; it refuses to run.
+
+    Defined here rather than in :mod:`poyocap_plugin.modalities` so that re-importing the
+    registering module keeps one class (the registry compares loss types).
+
+    The frame loss needs the frame's height and width, which only the model's frame decoder
+    knows, and the registry is filled at import, before any model exists. So the registry
+    holds this stand-in, and :class:`~poyocap_plugin.models.CAPOYO` builds the readout's
+    real loss (a :class:`CAPFrameLoss` of ``frame_decoder.height``
+    x ``frame_decoder.width``, or the configured ``model.frame_loss``) into
+    ``model.readout.readout_specs``, where train.py looks losses up.
+    """
+
+    def forward(
+        self,
+        input: torch.Tensor,
+        target: torch.Tensor,
+        weights: torch.Tensor | float | None = None,
+    ) -> torch.Tensor:
+        """Raise: a model that decodes frames must give the readout a sized loss.
+
+        Raises:
+            ValueError: always, saying where the sized loss comes from.
+        """
+        raise ValueError(
+            f"The registry's loss of {MOVIE_READOUT!r} has no frame size: a model decoding "
+            "frames must give the readout its own loss, e.g. CAPFrameLoss(height=..., "
+            "width=...) with the frame decoder's size (CAPOYO builds one from "
+            "model.frame_decoder.height / width). Look the loss up in "
+            "model.readout.readout_specs, not in MODALITY_REGISTRY."
+        )

@@ -11,7 +11,7 @@ import math
 import torch
 from torch_brain.nn.loss import Loss
 
-from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO, check_aspect_ratio, unflatten_frames
+from poyocap_plugin.frame_layout import check_frame_size, unflatten_frames
 from poyocap_plugin.ssim import SSIMWindow
 
 __all__ = ["FFTMagnitudeL1Loss", "FocalL1Loss", "PixelL1Loss", "SSIMLoss"]
@@ -34,12 +34,16 @@ class _FrameLoss(Loss):
 
     Subclasses implement ``per_image(input, target)`` on images in [0, 1] of shape
     :math:`(N, H, W)`, returning a loss of shape :math:`(N,)`.
+
+    Args:
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
-    def __init__(self, *, frame_aspect_ratio: float = NM1_ASPECT_RATIO):
+    def __init__(self, *, height: int, width: int):
         super().__init__()
-        check_aspect_ratio(frame_aspect_ratio)
-        self.frame_aspect_ratio = frame_aspect_ratio
+        check_frame_size(height=height, width=width, owner=type(self).__name__)
+        self.height, self.width = height, width
 
     def unit_images(
         self,
@@ -51,30 +55,25 @@ class _FrameLoss(Loss):
 
         Args:
             input: predicted grey levels in [0, 255], of shape :math:`(N, H, W)` or
-                flattened :math:`(N, H \cdot W)`.
-            target: true grey levels in [0, 255] (float or uint8), shaped like ``input``.
+                flattened :math:`(N, H \cdot W)`, :math:`H \times W` = ``height`` x ``width``.
+            target: true grey levels in [0, 255] (float or uint8), of either shape.
             weights: per-image weights of shape :math:`(N,)`, a float, or None.
 
         Returns:
             Two float32 tensors of shape :math:`(N, H, W)`, divided by 255.
 
         Raises:
-            ValueError: on mismatched shapes or weights.
+            ValueError: on frames of another size than ``height`` x ``width``, or
+                mismatched batch sizes or weights.
         """
         name = type(self).__name__
-        input = unflatten_frames(input, aspect_ratio=self.frame_aspect_ratio, name=f"{name} input")
-        target = unflatten_frames(
-            target, aspect_ratio=self.frame_aspect_ratio, name=f"{name} target"
-        )
+        size = {"height": self.height, "width": self.width}
+        input = unflatten_frames(input, **size, name=f"{name} input")
+        target = unflatten_frames(target, **size, name=f"{name} target")
         if input.shape[0] != target.shape[0]:
             raise ValueError(
                 f"{name}: input and target must have the same batch size; got "
                 f"{input.shape[0]} and {target.shape[0]}"
-            )
-        if input.shape != target.shape:
-            raise ValueError(
-                f"{name}: input and target frames must have the same size; got "
-                f"{tuple(input.shape)} and {tuple(target.shape)}"
             )
         if torch.is_tensor(weights) and (weights.ndim != 1 or weights.shape[0] != input.shape[0]):
             raise ValueError(
@@ -108,7 +107,7 @@ class _FrameLoss(Loss):
         return _weighted_mean(self.per_image(input, target), weights)
 
     def extra_repr(self) -> str:
-        return f"frame_aspect_ratio={self.frame_aspect_ratio}"
+        return f"height={self.height}, width={self.width}"
 
 
 class PixelL1Loss(_FrameLoss):
@@ -118,7 +117,8 @@ class PixelL1Loss(_FrameLoss):
     :math:`I = \text{grey level} / 255`. The "L1" term of POYO-CAP's finetuning loss.
 
     Args:
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def per_image(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -144,17 +144,19 @@ class FocalL1Loss(_FrameLoss):
     Args:
         alpha: overall scale :math:`\alpha` (> 0).
         gamma: focusing exponent :math:`\gamma` (>= 0).
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def __init__(
         self,
         *,
+        height: int,
+        width: int,
         alpha: float = 1.0,
         gamma: float = 1.0,
-        frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
-        super().__init__(frame_aspect_ratio=frame_aspect_ratio)
+        super().__init__(height=height, width=width)
         if not alpha > 0:
             raise ValueError(f"focal alpha must be > 0; got {alpha!r}")
         if not gamma >= 0:
@@ -199,16 +201,18 @@ class FFTMagnitudeL1Loss(_FrameLoss):
 
     Args:
         high_frequency_weight: :math:`\beta` (>= 0); 0 gives a plain L1 between magnitudes.
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def __init__(
         self,
         *,
+        height: int,
+        width: int,
         high_frequency_weight: float = 2.0,
-        frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
-        super().__init__(frame_aspect_ratio=frame_aspect_ratio)
+        super().__init__(height=height, width=width)
         if not high_frequency_weight >= 0:
             raise ValueError(
                 f"fft high_frequency_weight must be >= 0; got {high_frequency_weight!r}"
@@ -255,20 +259,23 @@ class SSIMLoss(_FrameLoss):
         sigma: standard deviation of the Gaussian window (pixels).
         k1: the constant :math:`K_1` of :math:`C_1 = (K_1 L)^2`.
         k2: the constant :math:`K_2` of :math:`C_2 = (K_2 L)^2`.
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
     """
 
     def __init__(
         self,
         *,
+        height: int,
+        width: int,
         kernel_size: int = 11,
         sigma: float = 1.5,
         k1: float = 0.01,
         k2: float = 0.03,
-        frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
-        super().__init__(frame_aspect_ratio=frame_aspect_ratio)
+        super().__init__(height=height, width=width)
         self.window = SSIMWindow(kernel_size=kernel_size, sigma=sigma, k1=k1, k2=k2)
+        self.window.check_frame_size(height, width, name=type(self).__name__)
 
     def per_image(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return 1.0 - self.window.per_frame(input, target, data_range=1.0, name="SSIMLoss")

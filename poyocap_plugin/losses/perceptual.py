@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from poyocap_plugin.frame_layout import NM1_ASPECT_RATIO
 from poyocap_plugin.losses.image_terms import _FrameLoss
 
 __all__ = ["PerceptualFeatureLoss"]
@@ -99,20 +98,28 @@ class PerceptualFeatureLoss(_FrameLoss):
 
     Args:
         weights_path: local state_dict file of an AlexNet.
-        frame_aspect_ratio: width / height, to unflatten :math:`(N, H \cdot W)` frames.
+        height: frame height :math:`H` (pixels), the frame decoder's.
+        width: frame width :math:`W` (pixels), the frame decoder's.
 
     Raises:
         FileNotFoundError: if ``weights_path`` does not exist.
-        ValueError: if it is not a state_dict with AlexNet's first two conv layers.
+        ValueError: if it is not a state_dict with AlexNet's first two conv layers, or the
+            frames are smaller than 15 pixels a side.
     """
 
     def __init__(
         self,
         *,
+        height: int,
+        width: int,
         weights_path: str | Path,
-        frame_aspect_ratio: float = NM1_ASPECT_RATIO,
     ):
-        super().__init__(frame_aspect_ratio=frame_aspect_ratio)
+        super().__init__(height=height, width=width)
+        if min(height, width) < _PERCEPTUAL_MIN_SIDE_PX:
+            raise ValueError(
+                f"PerceptualFeatureLoss needs frames of at least {_PERCEPTUAL_MIN_SIDE_PX} "
+                f"pixels a side; got {height}x{width}"
+            )
         self.weights_path = Path(weights_path)
         self.network = _AlexNetStem()
         _load_stem_weights(self.network, self.weights_path)
@@ -139,12 +146,6 @@ class PerceptualFeatureLoss(_FrameLoss):
         return self.network((rgb - self.mean) / self.std)
 
     def per_image(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        height, width = input.shape[1:]
-        if min(height, width) < _PERCEPTUAL_MIN_SIDE_PX:
-            raise ValueError(
-                f"PerceptualFeatureLoss needs frames of at least {_PERCEPTUAL_MIN_SIDE_PX} "
-                f"pixels a side; got {height}x{width}"
-            )
         with torch.no_grad():
             target_features = self.features(target)
         return (self.features(input) - target_features).pow(2).mean(dim=(1, 2, 3))

@@ -2,89 +2,41 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 from temporaldata import Data
 from torch import nn
-from torch_brain.data import chain, pad8, track_mask8
 from torch_brain.nn import (
     Embedding,
     FeedForward,
     InfiniteVocabEmbedding,
-    MultitaskReadout,
     RotaryCrossAttention,
     RotarySelfAttention,
     RotaryTimeEmbedding,
-    prepare_for_multitask_readout,
 )
-from torch_brain.registry import DataType, ModalitySpec
-from torch_brain.utils.tokenizers import create_linspace_latent_tokens
+from torch_brain.registry import ModalitySpec
 
 import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unpickling)
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
-from poyocap_plugin.losses import ScaledLoss
+from poyocap_plugin.models.checks import check_arguments, check_frame_arguments
+from poyocap_plugin.models.ema_teacher import build_teacher, update_teacher
+from poyocap_plugin.models.readouts import build_readout_specs
+from poyocap_plugin.models.tokenizer import tokenize_window
+from poyocap_plugin.models.trunk import load_pretrained_trunk, trunk_state_dict
 from poyocap_plugin.nn.frame_decoder import SkipUNetFrameDecoder
-from poyocap_plugin.nn.latent_masking import LatentMasking
+from poyocap_plugin.nn.latent_masking import LatentMasking, pack_masked_latents
+from poyocap_plugin.nn.readout_heads import ReadoutHeads, copy_spec
 
 __all__ = ["CAPOYO"]
 
 logger = logging.getLogger(__name__)
 
-# Modules transferred from a stage-1 checkpoint to stage 2. Unit and session vocabularies
-# are new in stage 2 (other neurons, other sessions), and so are its readouts.
-_TRUNK_MODULES = (
-    "input_value_map",  # only with input_token="concat"
-    "task_emb",
-    "latent_emb",
-    "rotary_emb",
-    "enc_atn",
-    "enc_ffn",
-    "proc_layers",
-    "dec_atn",
-    "dec_ffn",
-)
 InputToken = Literal["modulated", "concat"]
 _INPUT_TOKENS = ("modulated", "concat")
-_QUERY_TIME_SPLIT_S = 1e-6
-# The modules of which an EMA teacher (``masking.target="ema"``) keeps its own copy.
-_TEACHER_MODULES = ("enc_atn", "enc_ffn", "proc_layers")
-
-
-def _copy_spec(spec, loss_fn) -> ModalitySpec:
-    # ``spec`` may be an OmegaConf node: train.py hands the model a snapshot of the registry.
-    return ModalitySpec(
-        id=int(spec.id),
-        dim=int(spec.dim),
-        type=DataType(spec.type),
-        timestamp_key=str(spec.timestamp_key),
-        value_key=str(spec.value_key),
-        loss_fn=loss_fn,
-    )
-
-
-class _ReadoutHeads(MultitaskReadout):
-    """torch_brain's linear multitask readout, plus the specs of readouts without a head.
-
-    train.py looks every output's loss up in ``model.readout.readout_specs``, so the
-    self-supervised readout's spec lives here too, although the trunk, not a linear head,
-    produces its output.
-    """
-
-    def __init__(
-        self,
-        *,
-        dim: int,
-        head_specs: dict[str, ModalitySpec],
-        headless_specs: dict[str, ModalitySpec],
-    ):
-        super().__init__(dim=dim, readout_specs=head_specs)
-        self.readout_specs = {**head_specs, **headless_specs}
 
 
 class CAPOYO(nn.Module):
@@ -149,7 +101,10 @@ class CAPOYO(nn.Module):
             ``model.readout``: train.py's sparse optimizer group cannot take its
             parameters.
         frame_loss: the loss of the frame readout (e.g. a ``CAPFrameLoss`` configured with
-            perceptual weights), or None for the registry's default.
+            perceptual weights), of the frame decoder's height and width; or None for a
+            ``CAPFrameLoss`` with its default weights (perceptual term off) at that size.
+            The registry's own frame loss is a stand-in that refuses to run
+            (:class:`poyocap_plugin.losses.FrameSizeRequiredLoss`).
         pretrained_trunk: a stage-1 Lightning checkpoint to load the trunk from (see
             :meth:`load_pretrained_trunk`), or None to start from scratch.
     """
@@ -180,8 +135,17 @@ class CAPOYO(nn.Module):
         pretrained_trunk: str | Path | None = None,
     ):
         super().__init__()
-        self._validate(sequence_length, latent_step, dim, readout_specs, readouts, masking)
-        self._validate_frames(dim, readouts, frame_decoder, frame_loss)
+        check_arguments(
+            sequence_length=sequence_length,
+            latent_step=latent_step,
+            dim=dim,
+            readout_specs=readout_specs,
+            readouts=readouts,
+            masking=masking,
+        )
+        check_frame_arguments(
+            dim=dim, readouts=readouts, frame_decoder=frame_decoder, frame_loss=frame_loss
+        )
         self.sequence_length = float(sequence_length)
         self.latent_step = float(latent_step)
         self.num_latents_per_step = num_latents_per_step
@@ -229,103 +193,26 @@ class CAPOYO(nn.Module):
         )
         self.dec_ffn = nn.Sequential(nn.LayerNorm(dim), FeedForward(dim=dim, dropout=ffn_dropout))
 
-        losses = {name: readout_specs[name].loss_fn for name in readouts}
-        if frame_loss is not None:
-            losses[MOVIE_READOUT] = frame_loss
-        specs = {
-            name: _copy_spec(
-                readout_specs[name],
-                losses[name]
-                if weight == 1.0
-                else ScaledLoss(loss=losses[name], weight=float(weight)),
-            )
-            for name, weight in readouts.items()
-        }
-        head_specs = {k: v for k, v in specs.items() if k != MOVIE_READOUT}
-        headless_specs = {k: v for k, v in specs.items() if k == MOVIE_READOUT}
+        head_specs, headless_specs = build_readout_specs(
+            readout_specs, readouts, frame_decoder=frame_decoder, frame_loss=frame_loss
+        )
         if masking is not None:
             spec = readout_specs[MASKED_LATENT_READOUT]
-            headless_specs[MASKED_LATENT_READOUT] = _copy_spec(spec, spec.loss_fn)
+            headless_specs[MASKED_LATENT_READOUT] = copy_spec(spec, spec.loss_fn)
             self.num_masked = masking.num_masked(
                 num_bins=self.num_latent_bins, num_latents_per_bin=num_latents_per_step
             )
         self.masking = masking
         self.frame_decoder = frame_decoder
-        self.readout = _ReadoutHeads(dim=dim, head_specs=head_specs, headless_specs=headless_specs)
+        self.readout = ReadoutHeads(dim=dim, head_specs=head_specs, headless_specs=headless_specs)
 
         if pretrained_trunk is not None:
             self.load_pretrained_trunk(pretrained_trunk)
         self.teacher = None
         if masking is not None and masking.target == "ema":
-            # Frozen copies, updated by update_teacher; the teacher shares the token
-            # embeddings (train.py builds the unit vocabulary after the model).
-            self.teacher = nn.ModuleDict(
-                {name: copy.deepcopy(getattr(self, name)) for name in _TEACHER_MODULES}
-            )
-            self.teacher.requires_grad_(False)
+            # Frozen copies, updated by update_teacher (see models/ema_teacher.py).
+            self.teacher = build_teacher(self)
             self.register_buffer("teacher_steps", torch.zeros((), dtype=torch.long))
-
-    @staticmethod
-    def _validate(sequence_length, latent_step, dim, readout_specs, readouts, masking) -> None:
-        for name, value in (("sequence_length", sequence_length), ("latent_step", latent_step)):
-            if not isinstance(value, float) or value <= 0:
-                raise ValueError(
-                    f"model.{name} must be a float > 0 (write 1.0, not 1); got {value!r}"
-                )
-        bins = sequence_length / latent_step
-        if abs(bins - round(bins)) > 1e-6:
-            raise ValueError(
-                f"model.latent_step={latent_step} must divide model.sequence_length="
-                f"{sequence_length} into whole bins"
-            )
-        if dim % 2:
-            raise ValueError(f"model.dim must be even (dF/F and unit halves); got {dim}")
-        if not readouts:
-            raise ValueError("model.readouts names no readout: give at least one, with its weight")
-        for name, weight in readouts.items():
-            if name not in readout_specs:
-                raise ValueError(
-                    f"model.readouts names {name!r}, which is not a registered modality; "
-                    f"known: {sorted(readout_specs)}"
-                )
-            if name == MASKED_LATENT_READOUT:
-                raise ValueError(
-                    f"model.readouts must not name {MASKED_LATENT_READOUT!r}: it is built "
-                    "from model.masking"
-                )
-            if not weight > 0:
-                raise ValueError(f"model.readouts.{name} must be a weight > 0; got {weight!r}")
-        if masking is not None:
-            if masking.dim != dim:
-                raise ValueError(
-                    f"model.masking.dim={masking.dim} differs from model.dim={dim}; "
-                    "set it to ${model.dim}"
-                )
-            if MASKED_LATENT_READOUT not in readout_specs:
-                raise ValueError(
-                    f"{MASKED_LATENT_READOUT!r} is not in the registry the model was given: "
-                    "import poyocap_plugin.modalities before building the registry snapshot "
-                    "(Hydra does it at start-up when poyocap-plugin is installed)"
-                )
-
-    @staticmethod
-    def _validate_frames(dim, readouts, frame_decoder, frame_loss) -> None:
-        wants_frames = MOVIE_READOUT in readouts
-        if wants_frames and frame_decoder is None:
-            raise ValueError(
-                f"model.readouts names {MOVIE_READOUT!r}, which needs "
-                "model.frame_decoder (a SkipUNetFrameDecoder)"
-            )
-        if not wants_frames and (frame_decoder is not None or frame_loss is not None):
-            raise ValueError(
-                "model.frame_decoder / model.frame_loss are set but model.readouts does not "
-                f"name {MOVIE_READOUT!r}: an unused module breaks DDP; remove them"
-            )
-        if frame_decoder is not None and frame_decoder.dim != dim:
-            raise ValueError(
-                f"model.frame_decoder.dim={frame_decoder.dim} differs from model.dim={dim}; "
-                "set it to ${model.dim}"
-            )
 
     def _check_vocabularies(self) -> None:
         for name, embedding in (("unit_emb", self.unit_emb), ("session_emb", self.session_emb)):
@@ -353,27 +240,6 @@ class CAPOYO(nn.Module):
             latents = latents + self.dropout(self_attn(latents, latent_timestamp_emb))
             latents = latents + self.dropout(self_ff(latents))
         return latents
-
-    def _trivial_predictions(
-        self, target: torch.Tensor, latent_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Two predictions of every latent's target from the window's unmasked targets.
-
-        Returns ``(window_mean, copy_forward)``, each :math:`(B, N_{latent}, D)`: the mean
-        of the unmasked target latents, and the target of the same latent id in the last
-        unmasked bin before it (the window mean where there is none).
-        """
-        unmasked = (~latent_mask).unsqueeze(-1).to(target.dtype)
-        window_mean = (target * unmasked).sum(1, keepdim=True) / unmasked.sum(1, keepdim=True)
-        window_mean = window_mean.expand_as(target)
-        shape = (target.shape[0], self.num_latent_bins, self.num_latents_per_step, -1)
-        binned, binned_mask = target.reshape(shape), latent_mask.reshape(shape[:3]).unsqueeze(-1)
-        carried = window_mean.reshape(shape)[:, 0]
-        copies = []
-        for step in range(self.num_latent_bins):
-            copies.append(torch.where(binned_mask[:, step], carried, binned[:, step]))
-            carried = copies[-1]
-        return window_mean, torch.stack(copies, 1).reshape(target.shape)
 
     def encode(
         self,
@@ -408,19 +274,9 @@ class CAPOYO(nn.Module):
 
     @torch.no_grad()
     def update_teacher(self) -> None:
-        """Move the EMA teacher one step towards the online weights.
-
-        Called by :meth:`forward` at the start of every training step, so it runs once per
-        optimiser step (train.py accumulates no gradients) with the weights that step left;
-        every DDP rank applies the same update to the same weights. The step count is a
-        buffer, so a resumed run continues the decay schedule where it stopped.
-        """
+        """One EMA step of the teacher; see :mod:`poyocap_plugin.models.ema_teacher`."""
         decay = self.masking.decay_at(int(self.teacher_steps))
-        for name, teacher in self.teacher.items():
-            for target, online in zip(
-                teacher.parameters(), getattr(self, name).parameters(), strict=True
-            ):
-                target.lerp_(online, 1.0 - decay)
+        update_teacher(self.teacher, self, decay=decay)
         self.teacher_steps += 1
 
     def forward(
@@ -470,9 +326,14 @@ class CAPOYO(nn.Module):
         input_timestamp_emb = self.rotary_emb(input_timestamps)
         latent_timestamp_emb = self.rotary_emb(latent_timestamps)
         latent_id_emb = self.latent_emb(latent_index)
-        encoded = self._encode(
-            self, latent_id_emb, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask
+        encoder_inputs = (
+            latent_id_emb,
+            inputs,
+            latent_timestamp_emb,
+            input_timestamp_emb,
+            input_mask,
         )
+        encoded = self._encode(self, *encoder_inputs)
         processed = self._process(self.proc_layers, encoded, latent_timestamp_emb)
 
         queries = self.session_emb(output_session_index) + self.task_emb(output_decoder_index)
@@ -508,32 +369,20 @@ class CAPOYO(nn.Module):
                 self.masking(encoded, latent_mask, latent_id_emb),
                 latent_timestamp_emb,
             )
-            if self.teacher is None:
-                target = processed
-            else:
+            target = processed
+            if self.teacher is not None:
                 with torch.no_grad():
+                    teacher_encoded = self._encode(self.teacher, *encoder_inputs)
                     target = self._process(
-                        self.teacher.proc_layers,
-                        self._encode(
-                            self.teacher,
-                            latent_id_emb,
-                            inputs,
-                            latent_timestamp_emb,
-                            input_timestamp_emb,
-                            input_mask,
-                        ),
-                        latent_timestamp_emb,
+                        self.teacher.proc_layers, teacher_encoded, latent_timestamp_emb
                     )
-            target = self.masking.reference(target)
-            window_mean, copy_forward = self._trivial_predictions(target.detach(), latent_mask)
-            batch = latent_mask.shape[0]
-            pairs = torch.cat(
-                [
-                    block[latent_mask].view(batch, self.num_masked, self.dim)
-                    for block in (reconstructed, target, window_mean, copy_forward)
-                ],
-                dim=-1,
-            )  # (B, N_mask, 4D): the blocks of MASKED_LATENT_BLOCKS
+            pairs = pack_masked_latents(  # (B, N_mask, 4D): the blocks of MASKED_LATENT_BLOCKS
+                reconstructed,
+                self.masking.reference(target),
+                latent_mask,
+                num_bins=self.num_latent_bins,
+                num_latents_per_bin=self.num_latents_per_step,
+            )
             if unpack_output:
                 for sample_output, sample_pairs in zip(output, pairs, strict=True):
                     sample_output[MASKED_LATENT_READOUT] = sample_pairs
@@ -544,157 +393,28 @@ class CAPOYO(nn.Module):
     def tokenize(self, data: Data) -> dict:
         """Turn one window into model inputs and targets (the stock trainer's last transform).
 
-        Runs on the CPU, in DataLoader workers. The input tokens are every (frame, unit)
-        dF/F value of ``data.calcium_traces.df_over_f`` (columns aligned with
-        ``data.units.id``). The output queries are those of the window's readouts
-        (``data.config["multitask_readout"]``), plus, when the model masks, one query per
-        masked latent for the masked-latent readout, at that latent's time.
+        See :func:`poyocap_plugin.models.tokenizer.tokenize_window`.
 
         Raises:
             KeyError: if the recording's config asks for a readout the model lacks.
         """
-        wanted = [r["readout_id"] for r in data.config["multitask_readout"]]
-        if self.masking is None and MASKED_LATENT_READOUT in wanted:
-            # a stage-1 dataset config run with masking off: the readout has no queries
-            wanted.remove(MASKED_LATENT_READOUT)
-        missing = [name for name in wanted if name not in self.readout.readout_specs]
-        if missing:
-            raise KeyError(
-                f"Recording {data.session.id!r} asks for readouts {missing}, but the model "
-                f"was built with {sorted(self.readout.readout_specs)}: add them to "
-                "model.readouts or remove them from the dataset config"
-            )
-        df_over_f = np.asarray(data.calcium_traces.df_over_f, dtype=np.float32)
-        num_frames, num_units = df_over_f.shape
-        unit_index = np.asarray(self.unit_emb.tokenizer(list(data.units.id)), dtype=np.int64)
-        input_unit_index = torch.from_numpy(np.tile(unit_index, num_frames))
-        input_timestamps = torch.from_numpy(
-            np.repeat(np.asarray(data.calcium_traces.timestamps, dtype=np.float64), num_units)
-        )
-        input_values = torch.from_numpy(df_over_f.reshape(-1, 1))
-
-        latent_index, latent_timestamps = create_linspace_latent_tokens(
-            0.0,
-            self.sequence_length,
-            step=self.latent_step,
-            num_latents_per_step=self.num_latents_per_step,
-        )
-        if MASKED_LATENT_READOUT in (r["readout_id"] for r in data.config["multitask_readout"]):
-            # A dataset config names the masked-latent readout only to attach validation
-            # metrics; its queries are the masked latents, added below.
-            data.config = {
-                **data.config,
-                "multitask_readout": [
-                    r
-                    for r in data.config["multitask_readout"]
-                    if r["readout_id"] != MASKED_LATENT_READOUT
-                ],
-            }
-        timestamps, values, decoder_index, weights, eval_mask = prepare_for_multitask_readout(
-            data, self.readout.readout_specs
-        )
-        model_inputs = {}
-        if self.masking is not None:
-            latent_mask = self.masking.select(
-                num_bins=self.num_latent_bins, num_latents_per_bin=self.num_latents_per_step
-            )
-            # Apart by a microsecond per latent id, so that the evaluator's stitcher, which
-            # pools outputs of equal time, keeps the latents of one bin apart.
-            masked_times = (
-                latent_timestamps[latent_mask] + _QUERY_TIME_SPLIT_S * latent_index[latent_mask]
-            )
-            spec = self.readout.readout_specs[MASKED_LATENT_READOUT]
-            timestamps = torch.cat((torch.as_tensor(timestamps), torch.from_numpy(masked_times)))
-            decoder_index = torch.cat(
-                (decoder_index, torch.full((len(masked_times),), spec.id, dtype=torch.long))
-            )
-            values[MASKED_LATENT_READOUT] = np.zeros(len(masked_times), dtype=np.float32)
-            weights[MASKED_LATENT_READOUT] = np.ones(len(masked_times), dtype=np.float32)
-            eval_mask[MASKED_LATENT_READOUT] = np.ones(len(masked_times), dtype=bool)
-            model_inputs["latent_mask"] = latent_mask
-        session_index = np.full(len(timestamps), self.session_emb.tokenizer(data.session.id))
-
-        model_inputs.update(
-            input_unit_index=pad8(input_unit_index),
-            input_timestamps=pad8(input_timestamps),
-            input_values=pad8(input_values),
-            input_mask=track_mask8(input_unit_index),
-            latent_index=latent_index,
-            latent_timestamps=latent_timestamps,
-            output_session_index=pad8(session_index),
-            output_timestamps=pad8(timestamps),
-            output_decoder_index=pad8(decoder_index),
-        )
-        return {
-            "model_inputs": model_inputs,
-            "target_values": chain(values, allow_missing_keys=True),
-            "target_weights": chain(weights, allow_missing_keys=True),
-            "session_id": data.session.id,
-            "absolute_start": data.absolute_start,
-            "eval_mask": chain(eval_mask, allow_missing_keys=True),
-        }
+        return tokenize_window(self, data)
 
     def trunk_state_dict(self) -> dict[str, torch.Tensor]:
-        """The parameters and buffers that stage 2 takes over from stage 1."""
-        return {
-            key: value
-            for key, value in self.state_dict().items()
-            if key.split(".", 1)[0] in _TRUNK_MODULES
-        }
+        """The parameters and buffers that stage 2 takes over from stage 1.
+
+        See :func:`poyocap_plugin.models.trunk.trunk_state_dict`.
+        """
+        return trunk_state_dict(self)
 
     def load_pretrained_trunk(self, path: str | Path) -> None:
         """Load the trunk from a stage-1 Lightning checkpoint written by train.py.
 
-        Unit and session embeddings, readout heads and the mask token are not loaded:
-        train.py gives the new model vocabularies for its own neurons and sessions.
+        See :func:`poyocap_plugin.models.trunk.load_pretrained_trunk`.
 
         Raises:
             FileNotFoundError: if ``path`` does not exist.
             KeyError: naming every trunk key the checkpoint lacks.
             ValueError: naming every key whose shape differs (a model of another size).
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model.pretrained_trunk: {path} does not exist")
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        if "state_dict" not in checkpoint:
-            raise KeyError(f"{path} is not a Lightning checkpoint: it has no 'state_dict'")
-        source = {
-            key.removeprefix("model."): value
-            for key, value in checkpoint["state_dict"].items()
-            if key.startswith("model.")
-        }
-        expected = self.trunk_state_dict()
-        missing = sorted(set(expected) - set(source))
-        if missing:
-            raise KeyError(f"{path} lacks trunk keys {missing}: is it a CAPOYO checkpoint?")
-        task_rows = expected["task_emb.weight"].shape[0]
-        if source["task_emb.weight"].shape[0] < task_rows:
-            # Modality ids are append-only: a registry that grew since stage 1 keeps the
-            # old ids, whose rows we take over; the new rows keep their initialisation.
-            grown = expected["task_emb.weight"].clone()
-            grown[: source["task_emb.weight"].shape[0]] = source["task_emb.weight"]
-            source["task_emb.weight"] = grown
-        mismatched = [
-            f"{key}: checkpoint {tuple(source[key].shape)} vs model {tuple(value.shape)}"
-            for key, value in expected.items()
-            if source[key].shape != value.shape
-        ]
-        if mismatched:
-            raise ValueError(
-                f"{path} holds a trunk of another size; mismatched keys: "
-                + "; ".join(mismatched)
-                + ". Use the model config of the stage-1 run."
-            )
-        # Module by module: the lazy vocabularies' load hooks expect their own keys.
-        for name in _TRUNK_MODULES:
-            if not hasattr(self, name):  # input_value_map of a "modulated" token
-                continue
-            getattr(self, name).load_state_dict(
-                {
-                    key.removeprefix(f"{name}."): source[key]
-                    for key in expected
-                    if key.split(".", 1)[0] == name
-                }
-            )
-        logger.info("Loaded the trunk (%d tensors) from %s", len(expected), path)
+        load_pretrained_trunk(self, path)

@@ -8,6 +8,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
+
 __all__ = ["SkipUNetFrameDecoder"]
 
 Norm = Literal["group", "batch"]
@@ -125,8 +127,8 @@ class SkipUNetFrameDecoder(nn.Module):
         self,
         *,
         dim: int,
-        height: int = 128,
-        width: int = 256,
+        height: int = PAPER_FRAME_HEIGHT_PX,
+        width: int = PAPER_FRAME_WIDTH_PX,
         num_stages: int = 7,
         base_channels: int = 16,
         max_channels: int = 256,

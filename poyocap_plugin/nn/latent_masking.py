@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LatentMasking"]
+__all__ = ["LatentMasking", "pack_masked_latents", "trivial_predictions"]
 
 MaskKind = Literal["causal", "random"]
 MaskTarget = Literal["detached", "shared", "ema"]
@@ -178,3 +178,75 @@ class LatentMasking(nn.Module):
         state = self.__dict__.copy()
         state["_rng"] = None
         return state
+
+
+def trivial_predictions(
+    target: torch.Tensor,
+    latent_mask: torch.Tensor,
+    *,
+    num_bins: int,
+    num_latents_per_bin: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Two predictions of every latent's target from the window's unmasked targets.
+
+    The baselines the masked-latent readout reports beside the model's reconstruction.
+
+    Args:
+        target: target latents, :math:`(B, N_{latent}, D)`, bin-major
+            (:math:`N_{latent}` = ``num_bins`` x ``num_latents_per_bin``).
+        latent_mask: True for the masked latents, :math:`(B, N_{latent})` (bool).
+        num_bins: time bins per window.
+        num_latents_per_bin: latents per time bin.
+
+    Returns:
+        ``(window_mean, copy_forward)``, each :math:`(B, N_{latent}, D)`: the mean of the
+        unmasked target latents, and the target of the same latent id in the last unmasked
+        bin before it (the window mean where there is none).
+    """
+    unmasked = (~latent_mask).unsqueeze(-1).to(target.dtype)
+    window_mean = (target * unmasked).sum(1, keepdim=True) / unmasked.sum(1, keepdim=True)
+    window_mean = window_mean.expand_as(target)
+    shape = (target.shape[0], num_bins, num_latents_per_bin, -1)
+    binned, binned_mask = target.reshape(shape), latent_mask.reshape(shape[:3]).unsqueeze(-1)
+    carried = window_mean.reshape(shape)[:, 0]
+    copies = []
+    for step in range(num_bins):
+        copies.append(torch.where(binned_mask[:, step], carried, binned[:, step]))
+        carried = copies[-1]
+    return window_mean, torch.stack(copies, 1).reshape(target.shape)
+
+
+def pack_masked_latents(
+    reconstructed: torch.Tensor,
+    target: torch.Tensor,
+    latent_mask: torch.Tensor,
+    *,
+    num_bins: int,
+    num_latents_per_bin: int,
+) -> torch.Tensor:
+    r"""The masked-latent readout's output: four blocks per masked latent.
+
+    Args:
+        reconstructed: the masked path's latents, :math:`(B, N_{latent}, D)`.
+        target: the reference latents, :math:`(B, N_{latent}, D)`; its trivial predictions
+            (:func:`trivial_predictions`) are computed without gradient.
+        latent_mask: True for the masked latents, :math:`(B, N_{latent})` (bool), the same
+            number per sample.
+        num_bins: time bins per window.
+        num_latents_per_bin: latents per time bin.
+
+    Returns:
+        :math:`(B, N_{mask}, 4D)`: reconstruction, target, window mean and copy-forward of
+        each masked latent (the blocks of ``poyocap_plugin.losses.MASKED_LATENT_BLOCKS``).
+    """
+    window_mean, copy_forward = trivial_predictions(
+        target.detach(), latent_mask, num_bins=num_bins, num_latents_per_bin=num_latents_per_bin
+    )
+    batch, dim = latent_mask.shape[0], target.shape[-1]
+    return torch.cat(
+        [
+            block[latent_mask].view(batch, -1, dim)
+            for block in (reconstructed, target, window_mean, copy_forward)
+        ],
+        dim=-1,
+    )

@@ -74,12 +74,18 @@ def _data_fingerprint(data_root: Path) -> dict[str, list[int]]:
 
 
 def write_curriculum_configs(
-    data_root: Path, out_dir: Path, *, variants: Sequence[str], min_units: int = 1
+    data_root: Path,
+    out_dir: Path,
+    *,
+    variants: Sequence[str],
+    settings: CurriculumSettings,
+    min_units: int = 1,
 ) -> Path:
     """Write the dataset configs of ``variants`` into ``out_dir`` (skipped when unchanged).
 
     Sessions with fewer than ``min_units`` selected neurons are left out (recorded in
-    ``curriculum.json``), rather than failing the job.
+    ``curriculum.json``), rather than failing the job. The movie stage's metric scores
+    frames of the size the runs decode (``settings.frame_height_width``).
 
     Returns:
         ``out_dir``, the folder to put on Hydra's search path.
@@ -90,6 +96,7 @@ def write_curriculum_configs(
         "data": _data_fingerprint(data_root),
         "variants": sorted(variants),
         "min_units": min_units,
+        "frame_height_width": list(settings.frame_height_width),
     }
 
     def action() -> dict[str, Any]:
@@ -99,6 +106,8 @@ def write_curriculum_configs(
             variants=sorted(variants),
             min_units=min_units,
             on_too_few="exclude",
+            frame_height=settings.frame_height_width[0],
+            frame_width=settings.frame_height_width[1],
         )
         return {"configs": [str(p) for p in paths]}
 
@@ -341,6 +350,7 @@ def run_curriculum(
         data_root,
         out_dir / "configs",
         variants=sorted({ARMS[a].variant for a in CURRICULUM_ARMS}),
+        settings=settings,
         min_units=min_units,
     )
     result = CurriculumResult(data_root=data_root, simulated=simulation is not None)

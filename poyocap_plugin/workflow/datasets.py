@@ -33,6 +33,11 @@ from poyocap_plugin.brainset import (
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
 )
+from poyocap_plugin.frame_layout import (
+    PAPER_FRAME_HEIGHT_PX,
+    PAPER_FRAME_WIDTH_PX,
+    check_frame_size,
+)
 from poyocap_plugin.neuron_sampler import CONFIG_KEY, Criterion, NeuronSampler
 from poyocap_plugin.predictability import read_unit_statistics
 from poyocap_plugin.workflow.files import write_text_atomically
@@ -64,14 +69,12 @@ _MOVIE_SAMPLING = (
 )
 
 
-def _readouts(stage: str) -> list[dict[str, Any]]:
+def _readouts(stage: str, *, frame_height: int, frame_width: int) -> list[dict[str, Any]]:
     if stage == "finetune_movie":
-        return [
-            {
-                "readout_id": MOVIE_READOUT,
-                "metrics": [{"metric": {"_target_": MOVIE_METRIC_TARGET}}],
-            }
-        ]
+        # The frame size as numbers: torch_brain's Dataset hands the metric config over
+        # without resolving interpolations, so ${model.frame_decoder.height} cannot reach it.
+        metric = {"_target_": MOVIE_METRIC_TARGET, "height": frame_height, "width": frame_width}
+        return [{"readout_id": MOVIE_READOUT, "metrics": [{"metric": metric}]}]
     dg = {
         "readout_id": DG_READOUT,
         "metrics": [
@@ -96,7 +99,12 @@ def _readouts(stage: str) -> list[dict[str, Any]]:
 
 
 def dataset_config(
-    plan: StagePlan, *, brainset_id: str = BRAINSET_ID, movie_window_s: float = MOVIE_WINDOW_S
+    plan: StagePlan,
+    *,
+    brainset_id: str = BRAINSET_ID,
+    movie_window_s: float = MOVIE_WINDOW_S,
+    frame_height: int = PAPER_FRAME_HEIGHT_PX,
+    frame_width: int = PAPER_FRAME_WIDTH_PX,
 ) -> list[dict[str, Any]]:
     """The torch_brain 0.1.2 dataset config of one stage, as plain data.
 
@@ -111,6 +119,9 @@ def dataset_config(
         brainset_id: The brainset folder under ``data_root``.
         movie_window_s: Window of the movie stage (s); must equal the finetuning model's
             ``sequence_length``.
+        frame_height: Height (pixels) of the movie stage's frames, given to its metric;
+            must equal the finetuning model's ``frame_decoder.height``.
+        frame_width: Width (pixels), likewise ``frame_decoder.width``.
     """
     if plan.stage == "finetune_movie":
         sampling = _MOVIE_SAMPLING.format(window=movie_window_s)
@@ -122,7 +133,9 @@ def dataset_config(
             "config": {
                 CONFIG_KEY: group.selection.to_config(),
                 "sampling_intervals_modifier": sampling,
-                "multitask_readout": _readouts(plan.stage),
+                "multitask_readout": _readouts(
+                    plan.stage, frame_height=frame_height, frame_width=frame_width
+                ),
             },
         }
         for group in plan.groups
@@ -172,6 +185,8 @@ def write_dataset_configs(
     seed: int = 0,
     on_too_few: TooFew = "error",
     movie_window_s: float = MOVIE_WINDOW_S,
+    frame_height: int = PAPER_FRAME_HEIGHT_PX,
+    frame_width: int = PAPER_FRAME_WIDTH_PX,
 ) -> list[Path]:
     """Plan the curriculum from ``data_root`` and write its dataset configs under ``out_dir``.
 
@@ -188,6 +203,8 @@ def write_dataset_configs(
         variants, criterion, skewness_threshold, kurtosis_threshold, predictable_cre_lines,
         min_units, mixed_fraction, seed, on_too_few: As :func:`plan_curriculum`.
         movie_window_s: Window of the movie stage (s), as :func:`dataset_config`.
+        frame_height, frame_width: The movie stage's frame size (pixels), as
+            :func:`dataset_config`.
 
     Returns:
         The written YAML files, in plan order.
@@ -200,6 +217,7 @@ def write_dataset_configs(
 
     if not (isinstance(movie_window_s, float) and movie_window_s > 0):
         raise ValueError(f"movie_window_s must be a float > 0 (s), got {movie_window_s!r}")
+    check_frame_size(height=frame_height, width=frame_width, owner="write_dataset_configs")
     stats = read_unit_statistics(data_root, brainset_id=brainset_id)
     plan = plan_curriculum(
         stats,
@@ -220,7 +238,13 @@ def write_dataset_configs(
     for stage in plan.stages:
         path = group_dir / f"{stage.name}.yaml"
         body = yaml.dump(
-            dataset_config(stage, brainset_id=brainset_id, movie_window_s=movie_window_s),
+            dataset_config(
+                stage,
+                brainset_id=brainset_id,
+                movie_window_s=movie_window_s,
+                frame_height=frame_height,
+                frame_width=frame_width,
+            ),
             Dumper=_Dumper,
             sort_keys=False,
             default_flow_style=False,
@@ -251,7 +275,12 @@ def write_dataset_configs(
         json.dumps(
             {
                 "brainset": brainset_id,
-                "settings": plan.settings | {"movie_window_s": movie_window_s},
+                "settings": plan.settings
+                | {
+                    "movie_window_s": movie_window_s,
+                    "frame_height": frame_height,
+                    "frame_width": frame_width,
+                },
                 "configs": manifest,
             },
             indent=2,

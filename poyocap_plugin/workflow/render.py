@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from poyocap_plugin.brainset import MOVIE_READOUT
+from poyocap_plugin.frame_layout import unflatten_frames
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 
 __all__ = ["render_decoded_frames"]
@@ -76,7 +77,8 @@ def render_decoded_frames(
     model, cfg, transform = _load_run(checkpoint, data_root)
     dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split=split, transform=transform)
     dataset.disable_data_leakage_check()
-    height, width = model.frame_decoder.height, model.frame_decoder.width
+    # the size the run decoded at, from its config (the model was built from it)
+    height, width = int(cfg.model.frame_decoder.height), int(cfg.model.frame_decoder.width)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -97,9 +99,10 @@ def render_decoded_frames(
         for column in range(len(chosen)):
             for row, (label, frames) in enumerate((("true", true), ("decoded", decoded))):
                 axis = axes[row, column]
-                axis.imshow(
-                    frames[column].reshape(height, width).numpy(), cmap="gray", vmin=0, vmax=255
-                )
+                image = unflatten_frames(
+                    frames[column : column + 1], height=height, width=width, name=label
+                )[0]
+                axis.imshow(image.numpy(), cmap="gray", vmin=0, vmax=255)
                 axis.set_xticks([])
                 axis.set_yticks([])
                 if column == 0:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
+
 __all__ = ["CurriculumSettings", "Preset"]
 
 Preset = Literal["cpu", "paper"]
@@ -64,6 +66,13 @@ class CurriculumSettings:
         for override in self.overrides:
             if "=" not in override:
                 raise ValueError(f"override {override!r} is not a Hydra KEY=VALUE override")
+
+    @property
+    def frame_height_width(self) -> tuple[int, int]:
+        """The decoded frame's (height, width) in pixels: ``frame_size``'s, or the config's."""
+        if self.frame_size is None:
+            return PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
+        return self.frame_size[0], self.frame_size[1]
 
     @classmethod
     def preset(cls, name: Preset, **changes: Any) -> CurriculumSettings:

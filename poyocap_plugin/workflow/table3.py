@@ -210,7 +210,7 @@ def run_table3(
         data_root = prepare_data(out_dir / "data", simulation)
     variants = sorted({ARMS[a].variant for a in arms})
     config_dir = write_curriculum_configs(
-        data_root, out_dir / "configs", variants=variants, min_units=min_units
+        data_root, out_dir / "configs", variants=variants, settings=settings, min_units=min_units
     )
     rows = []
     for arm in arms:
