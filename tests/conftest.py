@@ -226,3 +226,28 @@ def write_curriculum_brainset(root: Path) -> Path:
 def curriculum_data_root(tmp_path_factory) -> Path:
     """A processed-data root with the eight sessions of CURRICULUM_SESSIONS."""
     return write_curriculum_brainset(tmp_path_factory.mktemp("curriculum"))
+
+
+def write_nm1_frames_config(search_dir: Path, *, height: int, width: int) -> list[str]:
+    """The shipped ``allen_calcium_nm1_frames`` dataset config, its metric sized height x width.
+
+    The metric must score the frames the model decodes, and torch_brain's Dataset does not
+    resolve interpolations, so a run at another frame size needs its own copy.
+
+    Returns:
+        The Hydra overrides that select it.
+    """
+    import yaml
+
+    from poyocap_plugin.configs import __file__ as configs_init
+
+    shipped = Path(configs_init).parent / "dataset" / "allen_calcium_nm1_frames.yaml"
+    groups = yaml.safe_load(shipped.read_text())
+    for group in groups:
+        for readout in group["config"]["multitask_readout"]:
+            for metric in readout["metrics"]:
+                metric["metric"].update(height=height, width=width)
+    name = f"allen_calcium_nm1_frames_{height}x{width}"
+    (search_dir / "dataset").mkdir(parents=True, exist_ok=True)
+    (search_dir / "dataset" / f"{name}.yaml").write_text(yaml.safe_dump(groups))
+    return [f"hydra.searchpath=[file://{search_dir}]", f"dataset={name}"]

@@ -11,6 +11,7 @@ from typing import Literal, get_args
 import click
 import pytest
 import tomllib
+import yaml
 from click.testing import CliRunner
 
 from poyocap_plugin.brainset import (
@@ -20,6 +21,7 @@ from poyocap_plugin.brainset import (
     PAPER_PREDICTABLE_CRE_LINES,
     PAPER_SKEWNESS_THRESHOLD,
 )
+from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
 from poyocap_plugin.neuron_sampler import Criterion
 from poyocap_plugin.workflow import cli as cli_package
 from poyocap_plugin.workflow.cli import cli, main
@@ -91,6 +93,7 @@ OPTIONS = {
         "--mixed-fraction",
         "--seed",
         "--movie-window",
+        "--frame-size",
         "--exclude-too-few",
         "--refuse-too-few",
         "--brainset-id",
@@ -180,6 +183,7 @@ class TestDefaults:
             "min_units": default_of(write_dataset_configs, "min_units"),
             "mixed_fraction": default_of(write_dataset_configs, "mixed_fraction"),
             "seed": default_of(write_dataset_configs, "seed"),
+            "frame_size": (PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX),
         }
         for name, value in expected.items():
             assert param("datasets", name).default == value, name
@@ -411,8 +415,14 @@ class TestEndToEnd:
             "--exclude-too-few",
             "--min-units",
             "5",
+            "--frame-size",
+            "16",
+            "32",
         )
         assert result.exit_code == 0, result.output
+        movie = yaml.safe_load((tmp_path / "dataset" / "poyocap_finetune_movie.yaml").read_text())
+        (metric,) = movie[0]["config"]["multitask_readout"][0]["metrics"]
+        assert (metric["metric"]["height"], metric["metric"]["width"]) == (16, 32)
         record = json.loads((tmp_path / "curriculum.json").read_text())
         assert record["settings"]["criterion"] == "cre_line"
         assert record["settings"]["on_too_few"] == "exclude"

@@ -16,19 +16,23 @@ from PIL import Image
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.runs import find_run_outputs
 
-from conftest import write_calcium_session
+from conftest import write_calcium_session, write_nm1_frames_config
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 TINY = ["model=capoyo_48k", "batch_size=8", "num_workers=0", "optim.base_lr=2e-4"]
-EVERY_SESSION = {
-    "poyocap_pretrain": "dataset=allen_calcium_dg_orientation",
-    "poyocap_finetune_movie": "dataset=allen_calcium_nm1_frames",
-}
-FRAMES_16x32 = [
-    "model.frame_decoder.height=16",
-    "model.frame_decoder.width=32",
-    "+model.frame_decoder.num_stages=4",
-]
+STAGE1_EVERY_SESSION = "dataset=allen_calcium_dg_orientation"
+
+
+@pytest.fixture(scope="module")
+def frames_16x32(tmp_path_factory) -> list[str]:
+    """A 16x32 decoder, and every NM1 session with the movie metric sized to match."""
+    configs = tmp_path_factory.mktemp("movie_configs")
+    return [
+        "model.frame_decoder.height=16",
+        "model.frame_decoder.width=32",
+        "+model.frame_decoder.num_stages=4",
+        *write_nm1_frames_config(configs, height=16, width=32),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,6 @@ def train(config: str, data_root: Path, log_dir: Path, *overrides: str) -> str:
             f"data_root={data_root}",
             f"log_dir={log_dir}",
             *TINY,
-            EVERY_SESSION[config],
             *overrides,
         ],
         capture_output=True,
@@ -75,8 +78,10 @@ def movie_test_metrics(log_dir: Path) -> dict[str, float]:
 
 
 @pytest.mark.slow
-def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_path):
-    train("poyocap_pretrain", movie_data_root, tmp_path / "stage1", "epochs=2")
+def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_path, frames_16x32):
+    train(
+        "poyocap_pretrain", movie_data_root, tmp_path / "stage1", "epochs=2", STAGE1_EVERY_SESSION
+    )
     stage1 = find_run_outputs(tmp_path / "stage1").best_checkpoint
 
     log = train(
@@ -86,7 +91,7 @@ def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_pa
         "epochs=2",
         # quoted: Lightning's checkpoint names hold '=', which Hydra's override parser rejects
         f"model.pretrained_trunk='{stage1}'",
-        *FRAMES_16x32,
+        *frames_16x32,
     )
     assert f"Loaded the trunk (42 tensors) from {stage1}" in log  # modulated token: no value map
     assert log.count("the perceptual term is OFF") == 1
@@ -134,7 +139,7 @@ def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_pa
         movie_data_root,
         tmp_path / "scratch",
         "epochs=1",
-        *FRAMES_16x32,
+        *frames_16x32,
     )
     assert "Loaded the trunk" not in log
     movie_test_metrics(tmp_path / "scratch")

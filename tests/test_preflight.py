@@ -22,19 +22,25 @@ from poyocap_plugin.workflow import trainer
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.preflight import PreflightError, check_training_run, parse_trainer_args
 
-from conftest import write_calcium_session
+from conftest import write_calcium_session, write_nm1_frames_config
 
 TINY = ["model=capoyo_48k", "batch_size=8", "num_workers=0"]
 PRETRAIN = ["--config-name", "poyocap_pretrain", "dataset=allen_calcium_dg_orientation", *TINY]
-MOVIE = [
+MOVIE_16x32 = [
     "--config-name",
     "poyocap_finetune_movie",
-    "dataset=allen_calcium_nm1_frames",
     *TINY,
     "model.frame_decoder.height=16",
     "model.frame_decoder.width=32",
     "+model.frame_decoder.num_stages=4",
 ]
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory) -> list[str]:
+    """Stage 2 at 16x32, with the example dataset config's metric sized to match."""
+    configs = tmp_path_factory.mktemp("movie_configs")
+    return [*MOVIE_16x32, *write_nm1_frames_config(configs, height=16, width=32)]
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +72,14 @@ def check(trainer_dir: Path, base: list[str], data_root: Path | str, *overrides:
     )
 
 
-def test_valid_configs_pass_and_run_a_batch(trainer_dir, data_root):
+def test_valid_configs_pass_and_run_a_batch(trainer_dir, data_root, movie):
     report = check(trainer_dir, PRETRAIN, data_root)
     assert report.recordings == [
         "allen_brain_observatory_calcium/800000",
         "allen_brain_observatory_calcium/800001",
     ]
     assert report.readouts == ["drifting_gratings_orientation", "masked_latent_reconstruction"]
-    report = check(trainer_dir, MOVIE, data_root)
+    report = check(trainer_dir, movie, data_root)
     assert report.readouts == ["natural_movie_one_image"]
     assert all(np.isfinite(v) for v in report.losses.values())
 
@@ -156,24 +162,34 @@ def test_thresholds_out_of_range(trainer_dir, data_root, override, message):
         check(trainer_dir, PRETRAIN, data_root, override)
 
 
-def test_missing_template(trainer_dir, data_root, tmp_path):
+def test_missing_template(trainer_dir, data_root, tmp_path, movie):
     with pytest.raises(
         PreflightError,
         match=r"train_transforms \(MovieFrameTargets\): natural-movie-one template "
         r".*missing.h5' does not exist",
     ):
-        check(trainer_dir, MOVIE, data_root, f"movie_targets.template_path={tmp_path}/missing.h5")
+        check(trainer_dir, movie, data_root, f"movie_targets.template_path={tmp_path}/missing.h5")
 
 
-def test_frame_size_the_template_cannot_give(trainer_dir, data_root):
+def test_frame_size_the_template_cannot_give(trainer_dir, data_root, movie):
     with pytest.raises(PreflightError, match=r"stored at 16x32 and cannot give 32x64 frames"):
         check(
             trainer_dir,
-            MOVIE,
+            movie,
             data_root,
             "model.frame_decoder.height=32",
             "model.frame_decoder.width=64",
         )
+
+
+def test_a_metric_sized_for_other_frames_fails_before_training(trainer_dir, data_root):
+    """The shipped dataset config scores 128x256 frames; a 16x32 decoder must be caught."""
+    with pytest.raises(
+        PreflightError,
+        match=r"metrics\[0\]\.metric on the first batch's natural_movie_one_image outputs: "
+        r"ValueError: MovieSSIM preds: expected 128x256 frames",
+    ):
+        check(trainer_dir, MOVIE_16x32, data_root, "dataset=allen_calcium_nm1_frames")
 
 
 def _stage1_checkpoint(path: Path, *, dim: int, depth: int) -> Path:
@@ -197,14 +213,14 @@ def _stage1_checkpoint(path: Path, *, dim: int, depth: int) -> Path:
     return path
 
 
-def test_stage2_checkpoint_of_another_size(trainer_dir, data_root, tmp_path):
+def test_stage2_checkpoint_of_another_size(trainer_dir, data_root, tmp_path, movie):
     ckpt = _stage1_checkpoint(tmp_path / "epoch=1-step=10.ckpt", dim=64, depth=1)
     with pytest.raises(PreflightError, match=r"holds a trunk of another size; mismatched keys"):
-        check(trainer_dir, MOVIE, data_root, f"model.pretrained_trunk='{ckpt}'")
+        check(trainer_dir, movie, data_root, f"model.pretrained_trunk='{ckpt}'")
     same = _stage1_checkpoint(tmp_path / "same.ckpt", dim=32, depth=1)
-    assert check(trainer_dir, MOVIE, data_root, f"model.pretrained_trunk='{same}'")
+    assert check(trainer_dir, movie, data_root, f"model.pretrained_trunk='{same}'")
     with pytest.raises(PreflightError, match=r"model.pretrained_trunk: .*absent.ckpt does not"):
-        check(trainer_dir, MOVIE, data_root, f"model.pretrained_trunk='{tmp_path}/absent.ckpt'")
+        check(trainer_dir, movie, data_root, f"model.pretrained_trunk='{tmp_path}/absent.ckpt'")
 
 
 def test_resume_checkpoint_missing(trainer_dir, data_root, tmp_path):

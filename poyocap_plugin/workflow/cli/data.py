@@ -151,6 +151,16 @@ def predictability_command(data_root: Path, out_dir: Path, brainset_id: str) -> 
     help="Window of the movie finetuning stage (s); must equal its model's sequence_length.",
 )
 @click.option(
+    "--frame-size",
+    nargs=2,
+    type=int,
+    default=(_default("frame_height"), _default("frame_width")),
+    show_default=True,
+    metavar="HEIGHT WIDTH",
+    help="Frame size (pixels) the movie stage's metric scores; must equal its model's "
+    "model.frame_decoder.height and width.",
+)
+@click.option(
     "--exclude-too-few/--refuse-too-few",
     default=ON_TOO_FEW[True] == _default("on_too_few"),
     show_default=True,
@@ -175,6 +185,7 @@ def datasets_command(
     mixed_fraction: float,
     seed: int,
     movie_window_s: float,
+    frame_size: tuple[int, int],
     exclude_too_few: bool,
     brainset_id: str,
 ) -> None:
@@ -207,6 +218,8 @@ def datasets_command(
             seed=seed,
             on_too_few=ON_TOO_FEW[exclude_too_few],
             movie_window_s=movie_window_s,
+            frame_height=frame_size[0],
+            frame_width=frame_size[1],
         )
     for path in paths:
         click.echo(f"wrote {path}")

@@ -50,18 +50,22 @@ def check_config(cfg: Any, *, config_name: str = "<config>") -> PreflightReport:
     model.unit_emb.initialize_vocab(unit_ids)
     model.session_emb.initialize_vocab(train.get_session_ids())
     report.n_units = len(unit_ids)
+    metrics: dict[str, list[tuple[str, Any]]] = {}  # readout -> (config key, metric)
     for recording_id, config in train.get_recording_config_dict().items():
         for readout in config["multitask_readout"]:
             for k, metric in enumerate(readout["metrics"]):
-                instantiate(
-                    metric["metric"],
+                key = (
                     f"dataset ({recording_id}) multitask_readout "
-                    f"{readout['readout_id']} metrics[{k}].metric",
+                    f"{readout['readout_id']} metrics[{k}].metric"
                 )
+                built = instantiate(metric["metric"], key)
+                metrics.setdefault(readout["readout_id"], []).append((key, built))
     check_transforms(train_transforms, train, "train_transforms")
     for split in ("valid", "test"):
         check_transforms(eval_transforms, datasets[split][0], "eval_transforms")
-    report.losses = run_first_batch(cfg, model, train, train_intervals, train_transforms)
+    report.losses = run_first_batch(
+        cfg, model, train, train_intervals, train_transforms, metrics=metrics
+    )
     report.readouts = sorted(report.losses)
     return report
 

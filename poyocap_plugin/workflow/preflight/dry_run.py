@@ -75,9 +75,19 @@ def _sample_windows(intervals: dict[str, Any], length: float) -> list[tuple[str,
 
 
 def run_first_batch(
-    cfg: Any, model: Any, dataset: Any, intervals: dict[str, Any], transforms: list[Any]
+    cfg: Any,
+    model: Any,
+    dataset: Any,
+    intervals: dict[str, Any],
+    transforms: list[Any],
+    *,
+    metrics: dict[str, list[tuple[str, Any]]] | None = None,
 ) -> dict[str, float]:
     """Push two training windows through train.py's ``training_step`` path, without a step.
+
+    The batch's outputs and targets are also fed to the dataset config's metrics, as the
+    evaluator will feed them at the first validation (a metric configured for other frames
+    or classes fails here, not after an epoch of training).
 
     Args:
         cfg: The composed config (for messages).
@@ -85,13 +95,14 @@ def run_first_batch(
         dataset: The training split's ``torch_brain.data.Dataset``.
         intervals: Its sampling intervals by recording id.
         transforms: The instantiated ``train_transforms``.
+        metrics: Per readout, the instantiated metrics with their config keys.
 
     Returns:
         Each readout's loss on the batch.
 
     Raises:
         PreflightError: If no interval holds a window, a transform, the tokenizer, the
-            forward pass or a loss fails, or a loss is not finite.
+            forward pass, a loss or a metric fails, or a loss is not finite.
     """
     import torch
     from torch_brain.data import collate
@@ -132,6 +143,15 @@ def run_first_batch(
             f"model ({cfg.model.get('_target_')}) on the first batch: "
             f"{type(error).__name__}: {error_message(error)}"
         ) from error
+    for name, output in outputs.items():
+        for key, metric in (metrics or {}).get(name, []):
+            try:
+                metric.update(output, batch["target_values"][name])
+            except (ValueError, TypeError, RuntimeError, IndexError) as error:
+                raise PreflightError(
+                    f"{key} on the first batch's {name} outputs: {type(error).__name__}: "
+                    f"{error_message(error)}"
+                ) from error
     bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
     if bad:
         raise PreflightError(
