@@ -20,13 +20,18 @@ from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
 from torch_brain.data import Dataset
 from torch_brain.data.sampler import RandomFixedWindowSampler
 
-from poyocap_plugin.brainset import TEMPLATE_RELATIVE_PATH
+from poyocap_plugin.brainset import (
+    BRAINSET_ID,
+    DG_READOUT,
+    MOVIE_READOUT,
+    MOVIE_WINDOW_S,
+    TEMPLATE_RELATIVE_PATH,
+)
 from poyocap_plugin.movie import TEMPLATE_DATASET
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
 SAMPLING_RATE_HZ = 30.0
 STAGE1_WINDOW_S = 1.9  # poyocap_pretrain.yaml: model.sequence_length
-STAGE2_WINDOW_S = 0.033  # poyocap_finetune_movie.yaml: one 2-photon frame
+STAGE2_WINDOW_S = MOVIE_WINDOW_S  # poyocap_finetune_movie.yaml: one 2-photon frame
 TRIAL_S, GAP_S = 2.0, 1.0
 
 _DG_MODIFIER = """
@@ -40,10 +45,10 @@ _NM1_MODIFIER = f"""
 # (stage, path) -> (sampling modifier, readout); stock stage 2 decodes the NM1 frame index
 # (torch_brain's own natural_movie_one_frame), the plugin decodes its image.
 READOUTS = {
-    ("stage1", "stock"): (_DG_MODIFIER, "drifting_gratings_orientation"),
-    ("stage1", "plugin"): (_DG_MODIFIER, "drifting_gratings_orientation"),
+    ("stage1", "stock"): (_DG_MODIFIER, DG_READOUT),
+    ("stage1", "plugin"): (_DG_MODIFIER, DG_READOUT),
     ("stage2", "stock"): (_NM1_MODIFIER, "natural_movie_one_frame"),
-    ("stage2", "plugin"): (_NM1_MODIFIER, "natural_movie_one_image"),
+    ("stage2", "plugin"): (_NM1_MODIFIER, MOVIE_READOUT),
 }
 
 

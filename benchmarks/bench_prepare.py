@@ -40,6 +40,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from poyocap_plugin.brainset import BRAINSET_ID
 from poyocap_plugin.workflow.simulate import (
     SessionLayout,
     natural_movie_one_template,
@@ -49,7 +50,6 @@ from poyocap_plugin.workflow.simulate import (
 
 logger = logging.getLogger("bench_prepare")
 
-BRAINSET_ID = "allen_brain_observatory_calcium"
 _WRAPPER = (
     "import json, resource, subprocess, sys\n"
     "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"

@@ -15,6 +15,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC2086
 .venv/bin/python -m pip install --quiet $TORCH_SPEC
+# setuptools never empties build/: a module moved or deleted since the last install would
+# still be copied into site-packages from there and hide a broken import.
+rm -rf build
 .venv/bin/python -m pip install --quiet ".[dev]"
 # Non-editable on purpose: brainsets finds named pipelines only in site-packages.
 .venv/bin/python -m pip install --quiet --no-deps --force-reinstall .

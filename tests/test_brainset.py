@@ -58,3 +58,24 @@ def test_shipped_configs_use_the_paper_thresholds_or_refer_to_them():
         assert values, f"no shipped config sets {key}"
         numbers = [(name, v) for name, v in values if not isinstance(v, str)]
         assert all(v == expected[key] for _, v in numbers), numbers
+
+
+def test_shipped_stage2_configs_agree_with_the_facts():
+    """YAML cannot import a constant; what it writes out must equal it."""
+    from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
+
+    configs = Path(configs_init).parent
+    movie = yaml.safe_load((configs / "poyocap_finetune_movie.yaml").read_text())
+    assert movie["model"]["sequence_length"] == brainset.MOVIE_WINDOW_S
+    decoder = movie["model"]["frame_decoder"]
+    assert (decoder["height"], decoder["width"]) == (PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX)
+    template = movie["movie_targets"]["template_path"]
+    assert template == "${data_root}/" + str(brainset.TEMPLATE_RELATIVE_PATH)
+
+    (group,) = yaml.safe_load((configs / "dataset" / "allen_calcium_nm1_frames.yaml").read_text())
+    assert f"window_s={brainset.MOVIE_WINDOW_S})" in group["config"]["sampling_intervals_modifier"]
+    (readout,) = group["config"]["multitask_readout"]
+    assert readout["readout_id"] == brainset.MOVIE_READOUT
+    (metric,) = readout["metrics"]
+    size = (metric["metric"]["height"], metric["metric"]["width"])
+    assert size == (PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX)

@@ -76,3 +76,31 @@ def test_files_that_are_no_train_py_checkpoint_are_named(tmp_path):
     torch.save({"hyper_parameters": {"model": MODEL}}, tmp_path / "weights_only.ckpt")
     with pytest.raises(ValueError, match=r"weights_only.ckpt is not a checkpoint of torch_brain"):
         load_train_checkpoint(tmp_path / "weights_only.ckpt")
+
+
+def test_a_stage2_config_from_before_explicit_frame_sizes_is_sized_by_its_decoder(tmp_path):
+    """Stage-2 runs before issue 13 configured CAPFrameLoss without height and width."""
+    model = {
+        **MODEL,
+        "sequence_length": 0.033,
+        "latent_step": 0.033,
+        "readouts": {"natural_movie_one_image": 1.0},
+        "pretrained_trunk": None,
+        "frame_decoder": {
+            "_target_": "poyocap_plugin.nn.SkipUNetFrameDecoder",
+            "dim": 16,
+            "height": 16,
+            "width": 32,
+            "num_stages": 4,
+        },
+        "frame_loss": {
+            "_target_": "poyocap_plugin.losses.CAPFrameLoss",
+            "perceptual_weights_path": None,
+        },
+    }
+    path = tmp_path / "old_stage2.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"model": model}}, path)
+    run = load_train_checkpoint(path)
+    assert (run.config.model.frame_loss.height, run.config.model.frame_loss.width) == (16, 32)
+    loss = run.instantiate_model().readout.readout_specs["natural_movie_one_image"].loss_fn
+    assert (loss.height, loss.width) == (16, 32)

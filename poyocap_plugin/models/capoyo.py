@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
 
 import torch
 from temporaldata import Data
@@ -22,7 +21,7 @@ from torch_brain.registry import ModalitySpec
 
 import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unpickling)
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
-from poyocap_plugin.models.checks import check_arguments, check_frame_arguments
+from poyocap_plugin.models.checks import InputToken, check_arguments, check_frame_arguments
 from poyocap_plugin.models.ema_teacher import build_teacher, update_teacher
 from poyocap_plugin.models.readouts import build_readout_specs
 from poyocap_plugin.models.tokenizer import tokenize_window
@@ -34,9 +33,6 @@ from poyocap_plugin.nn.readout_heads import ReadoutHeads, copy_spec
 __all__ = ["CAPOYO"]
 
 logger = logging.getLogger(__name__)
-
-InputToken = Literal["modulated", "concat"]
-_INPUT_TOKENS = ("modulated", "concat")
 
 
 class CAPOYO(nn.Module):
@@ -66,7 +62,8 @@ class CAPOYO(nn.Module):
     .. note::
         Where the released POYO-CAP code departs from the paper, we follow the paper:
         a learned mask token over the later half of the latents, an L1 loss on the masked
-        positions against a detached target, and the DG cross-entropy weighted 0.01.
+        positions against a target without gradient (by default a momentum teacher's
+        latents), and the DG cross-entropy weighted 0.01.
 
     Args:
         sequence_length: window length (s).
@@ -142,6 +139,7 @@ class CAPOYO(nn.Module):
             readout_specs=readout_specs,
             readouts=readouts,
             masking=masking,
+            input_token=input_token,
         )
         check_frame_arguments(
             dim=dim, readouts=readouts, frame_decoder=frame_decoder, frame_loss=frame_loss
@@ -152,10 +150,6 @@ class CAPOYO(nn.Module):
         self.num_latent_bins = round(sequence_length / latent_step)
         self.dim = dim
 
-        if input_token not in _INPUT_TOKENS:
-            raise ValueError(
-                f"model.input_token must be one of {_INPUT_TOKENS}; got {input_token!r}"
-            )
         self.input_token = input_token
         if input_token == "concat":
             self.input_value_map = nn.Linear(1, dim // 2)
@@ -380,6 +374,7 @@ class CAPOYO(nn.Module):
                 reconstructed,
                 self.masking.reference(target),
                 latent_mask,
+                num_masked=self.num_masked,
                 num_bins=self.num_latent_bins,
                 num_latents_per_bin=self.num_latents_per_step,
             )

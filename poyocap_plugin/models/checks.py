@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, get_args
 
 from torch import nn
 from torch_brain.registry import ModalitySpec
@@ -11,7 +12,10 @@ from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
 from poyocap_plugin.nn.frame_decoder import SkipUNetFrameDecoder
 from poyocap_plugin.nn.latent_masking import LatentMasking
 
-__all__ = ["check_arguments", "check_frame_arguments"]
+__all__ = ["InputToken", "check_arguments", "check_frame_arguments"]
+
+InputToken = Literal["modulated", "concat"]
+"""How a (frame, neuron) value becomes a token (``CAPOYO``'s ``input_token``)."""
 
 
 def check_arguments(
@@ -22,12 +26,17 @@ def check_arguments(
     readout_specs: Mapping[str, ModalitySpec],
     readouts: Mapping[str, float],
     masking: LatentMasking | None,
+    input_token: str,
 ) -> None:
-    """Check CAPOYO's window, width, readouts and masking (its arguments of those names).
+    """Check CAPOYO's window, width, readouts, masking and input token (its arguments).
 
     Raises:
         ValueError: naming the ``model.*`` key, the value received and what was expected.
     """
+    if input_token not in get_args(InputToken):
+        raise ValueError(
+            f"model.input_token must be one of {get_args(InputToken)}; got {input_token!r}"
+        )
     for name, value in (("sequence_length", sequence_length), ("latent_step", latent_step)):
         if not isinstance(value, float) or value <= 0:
             raise ValueError(f"model.{name} must be a float > 0 (write 1.0, not 1); got {value!r}")

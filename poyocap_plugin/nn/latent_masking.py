@@ -221,6 +221,7 @@ def pack_masked_latents(
     target: torch.Tensor,
     latent_mask: torch.Tensor,
     *,
+    num_masked: int,
     num_bins: int,
     num_latents_per_bin: int,
 ) -> torch.Tensor:
@@ -232,6 +233,8 @@ def pack_masked_latents(
             (:func:`trivial_predictions`) are computed without gradient.
         latent_mask: True for the masked latents, :math:`(B, N_{latent})` (bool), the same
             number per sample.
+        num_masked: :math:`N_{mask}`, masked latents per sample (a view of any other count
+            raises).
         num_bins: time bins per window.
         num_latents_per_bin: latents per time bin.
 
@@ -245,7 +248,7 @@ def pack_masked_latents(
     batch, dim = latent_mask.shape[0], target.shape[-1]
     return torch.cat(
         [
-            block[latent_mask].view(batch, -1, dim)
+            block[latent_mask].view(batch, num_masked, dim)
             for block in (reconstructed, target, window_mean, copy_forward)
         ],
         dim=-1,

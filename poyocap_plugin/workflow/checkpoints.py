@@ -63,6 +63,20 @@ class TrainCheckpoint:
         return list(hydra.utils.instantiate(self.config.eval_transforms))
 
 
+def _size_frame_loss(model: DictConfig) -> None:
+    """Give a stage-2 run's ``frame_loss`` its decoder's frame size if it lacks one.
+
+    Runs from before the frame size was passed explicitly configured the loss without
+    ``height``/``width``; they are the decoder's by construction.
+    """
+    loss, decoder = model.get("frame_loss"), model.get("frame_decoder")
+    if loss is None or decoder is None:
+        return
+    for key in ("height", "width"):
+        if key not in loss:
+            loss[key] = decoder[key]
+
+
 def load_train_checkpoint(checkpoint: Path, *, data_root: Path | None = None) -> TrainCheckpoint:
     """Read a checkpoint written by torch_brain's train.py.
 
@@ -71,7 +85,8 @@ def load_train_checkpoint(checkpoint: Path, *, data_root: Path | None = None) ->
         data_root: The processed-data root to use instead of the run's ``data_root``.
 
     Returns:
-        The run's config and model weights.
+        The run's config and model weights. A stage-2 config written before the frame
+        size was explicit gets its ``frame_loss`` sized as its ``frame_decoder``.
 
     Raises:
         FileNotFoundError: If ``checkpoint`` does not exist.
@@ -100,6 +115,7 @@ def load_train_checkpoint(checkpoint: Path, *, data_root: Path | None = None) ->
         config.data_root = str(data_root)
     if "pretrained_trunk" in config.model:
         config.model.pretrained_trunk = None
+    _size_frame_loss(config.model)
     weights = {
         key.removeprefix(_MODEL_PREFIX): value
         for key, value in state["state_dict"].items()
