@@ -19,9 +19,14 @@ import h5py
 import numpy as np
 from temporaldata import Data
 
+from poyocap_plugin._moved import moved_names
 from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
 
 __all__ = ["MovieFrameTargets", "TEMPLATE_DATASET"]
+
+__getattr__ = moved_names(
+    __name__, {"TEMPLATE_RELATIVE_PATH": "poyocap_plugin.brainset.TEMPLATE_RELATIVE_PATH"}
+)  # issue 13
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from temporaldata import Data
 
+from poyocap_plugin._moved import moved_names
 from poyocap_plugin.brainset import BRAINSET_ID, PAPER_KURTOSIS_THRESHOLD, PAPER_SKEWNESS_THRESHOLD
 
 __all__ = [
@@ -41,6 +42,15 @@ __all__ = [
     "summarize_cre_lines",
     "valid_statistics_mask",
 ]
+
+#: moved public names (issue 13): importing one says where it went
+__getattr__ = moved_names(
+    __name__,
+    {
+        "ALLEN_CRE_LINES": "poyocap_plugin.brainset.ALLEN_CRE_LINES",
+        "PAPER_PREDICTABLE_CRE_LINES": "poyocap_plugin.brainset.PAPER_PREDICTABLE_CRE_LINES",
+    },
+)
 
 logger = logging.getLogger(__name__)
 

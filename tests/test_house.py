@@ -136,3 +136,25 @@ def test_a_stage1_checkpoint_from_before_the_move_still_loads():
         if key == "task_emb.weight":  # rows of modalities registered since then are new
             value = value[: run.state_dict[key].shape[0]]
         torch.testing.assert_close(value, run.state_dict[key], msg=key)
+
+
+@pytest.mark.parametrize(
+    ("old", "name", "new"),
+    [
+        ("poyocap_plugin.models.capoyo", "MOVIE_FRAME_READOUT", "MOVIE_READOUT"),
+        ("poyocap_plugin.movie", "TEMPLATE_RELATIVE_PATH", None),
+        ("poyocap_plugin.predictability", "ALLEN_CRE_LINES", None),
+        ("poyocap_plugin.predictability", "PAPER_PREDICTABLE_CRE_LINES", None),
+    ],
+)
+def test_a_moved_name_says_where_it_went(old, name, new):
+    import importlib
+
+    from poyocap_plugin import brainset
+
+    line = f"from poyocap_plugin.brainset import {new or name}"
+    with pytest.raises(ImportError, match=f"{old}.{name} has moved; use: {line}$"):
+        getattr(importlib.import_module(old), name)
+    assert hasattr(brainset, new or name)
+    with pytest.raises(AttributeError, match="has no attribute 'NO_SUCH_NAME'"):
+        importlib.import_module(old).NO_SUCH_NAME  # noqa: B018

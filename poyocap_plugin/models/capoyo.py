@@ -20,6 +20,7 @@ from torch_brain.nn import (
 from torch_brain.registry import ModalitySpec
 
 import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unpickling)
+from poyocap_plugin._moved import moved_names
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
 from poyocap_plugin.models.checks import InputToken, check_arguments, check_frame_arguments
 from poyocap_plugin.models.ema_teacher import build_teacher, update_teacher
@@ -31,6 +32,10 @@ from poyocap_plugin.nn.latent_masking import LatentMasking, pack_masked_latents
 from poyocap_plugin.nn.readout_heads import ReadoutHeads, copy_spec
 
 __all__ = ["CAPOYO"]
+
+__getattr__ = moved_names(
+    __name__, {"MOVIE_FRAME_READOUT": "poyocap_plugin.brainset.MOVIE_READOUT"}
+)  # issue 13
 
 logger = logging.getLogger(__name__)
 
