@@ -11,9 +11,11 @@ demo's simulated brainset (``SimulationSettings()``, prepared with ``brainsets p
    ``normalized``: detached and layer-normalised): per epoch, the validation R^2 of the
    masked-latent reconstruction beside the window-mean and copy-forward predictors' R^2,
    the targets' effective rank, and the training loss.
-3. **Probe** (``poyocap probe``) of every stage-1 run: the pretrained trunk's test accuracy
-   minus that of the same architecture at random initialisation; with ``--seeds N`` the
-   default target runs N seeds and the difference gets its mean and 95 % CI (Student t).
+3. **Probe** (``poyocap probe``) of every stage-1 run, once per pooling of the trunk's
+   latents (``--pooling mean``: key ``probe``; ``--pooling latents``: key
+   ``probe_latents``): the pretrained trunk's test accuracy minus that of the same
+   architecture at random initialisation; with ``--seeds N`` the default target runs N
+   seeds and each pooling's difference gets its mean and 95 % CI (Student t).
 
 Results go to ``<out>/learning_control.json`` and ``<out>/learning_stage1.json``; runs and
 data stay under ``<out>/work`` (a rerun reuses finished runs). Run from the repository root
@@ -41,7 +43,7 @@ from scipy import stats
 from temporaldata import Data
 
 from poyocap_plugin.brainset import BRAINSET_ID
-from poyocap_plugin.workflow.probe import linear_probe_accuracy
+from poyocap_plugin.workflow.probe import POOLINGS, linear_probe_accuracy
 from poyocap_plugin.workflow.runs import RunOutputs, find_run_outputs
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
 
@@ -51,6 +53,9 @@ TARGETS = {
     "normalized": ["model.masking.target=detached", "+model.masking.normalize_target=true"],
 }
 DEFAULT_TARGET = "ema"
+#: the result key (and probe folder of each run) of each pooling; "probe" is the mean's,
+#: the key older readers of learning_stage1.json know
+PROBE_KEYS = {pooling: "probe" if pooling == "mean" else f"probe_{pooling}" for pooling in POOLINGS}
 _COMMON = ["batch_size=16", "optim.base_lr=2e-4", "eval_batch_size=64", "num_workers=0"]
 _EXTRA_METRICS = [
     {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "window_mean"},
@@ -199,11 +204,12 @@ def main() -> None:
         _write(args.out, "learning_control.json", result)
     if "stage1" in sections:
         result["stage1"] = _stage1(work, base, args)
-        differences = [
-            run["probe"]["pooled_pretrained_minus_random_init"]
-            for run in result["stage1"][DEFAULT_TARGET].values()
-        ]
-        result["probe_pretrained_minus_random_init"] = _mean_ci(differences)
+        for key in PROBE_KEYS.values():
+            differences = [
+                run[key]["pooled_pretrained_minus_random_init"]
+                for run in result["stage1"][DEFAULT_TARGET].values()
+            ]
+            result[f"{key}_pretrained_minus_random_init"] = _mean_ci(differences)
         _write(args.out, "learning_stage1.json", result)
 
 
@@ -231,15 +237,25 @@ def _stage1(work: Path, base: list[str], args: argparse.Namespace) -> dict:
             ]
             run = _train(log_dir, overrides)
             curves = _curves(run.metrics_csv)
-            # the trunk as pretraining left it, the usual checkpoint of an SSL probe
-            subprocess.run(
-                [_poyocap(), "probe", str(run.last_checkpoint), "--out", str(log_dir / "probe")],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            probe = json.loads((log_dir / "probe" / "probe.json").read_text())
-            stage1.setdefault(target, {})[seed] = {"curves": curves, "probe": probe}
+            stage1.setdefault(target, {})[seed] = {
+                "curves": curves,
+                **{
+                    key: _probe(run.last_checkpoint, log_dir / key, pooling)
+                    for pooling, key in PROBE_KEYS.items()
+                },
+            }
     return stage1
+
+
+def _probe(checkpoint: Path, out: Path, pooling: str) -> dict:
+    """``poyocap probe --pooling POOLING`` of ``checkpoint`` into ``out``; its probe.json."""
+    # the trunk as pretraining left it (last.ckpt), the usual checkpoint of an SSL probe
+    subprocess.run(
+        [_poyocap(), "probe", str(checkpoint), "--out", str(out), "--pooling", pooling],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return json.loads((out / "probe.json").read_text())
 
 
 if __name__ == "__main__":

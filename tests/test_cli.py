@@ -38,6 +38,7 @@ from poyocap_plugin.workflow.cli.simulation import DURATIONS
 from poyocap_plugin.workflow.curriculum import run_curriculum
 from poyocap_plugin.workflow.datasets import write_dataset_configs
 from poyocap_plugin.workflow.partitions import TooFew
+from poyocap_plugin.workflow.probe import Pooling, probe_checkpoint
 from poyocap_plugin.workflow.settings import CurriculumSettings, Preset
 from poyocap_plugin.workflow.simulate import (
     CRE_LINES,
@@ -114,7 +115,7 @@ OPTIONS = {
         "--seed",
     ],
     "render": ["--out", "--data-root", "--split", "--frames"],
-    "probe": ["--out", "--data-root", "--seed", "--batch-size", "--device"],
+    "probe": ["--out", "--data-root", "--seed", "--batch-size", "--device", "--pooling"],
     "curriculum": [*_SHARED, "--seed", "--dg", "--no-dg", "--stop-after"],
     "table3": [*_SHARED, "--seed", "--arm"],
 }
@@ -252,6 +253,8 @@ class TestDefaults:
         assert param("probe", "batch_size").default == 32
         assert param("probe", "device").default == "cpu"
         assert param("probe", "seed").default is None
+        assert param("probe", "pooling").default == default_of(probe_checkpoint, "pooling")
+        assert param("probe", "pooling").default == "mean"
 
 
 class TestChoices:
@@ -269,6 +272,7 @@ class TestChoices:
         assert choices("curriculum", "stop_after") == ("pretrain", "finetune")
         assert set(ON_TOO_FEW.values()) == set(get_args(TooFew))
         assert choices("render", "split") == RENDER_SPLITS == ("train", "valid", "test")
+        assert choices("probe", "pooling") == get_args(Pooling) == ("mean", "latents")
         assert set(choices("simulate", "duration")) == set(DURATIONS) == {"short", "full"}
 
     @pytest.mark.parametrize(
@@ -283,6 +287,7 @@ class TestChoices:
             (["curriculum", "out", "--stop-after", "finetune_dg"], "finetune_dg"),
             (["table3", "out", "--arm", "poyocap_no_pretraining"], None),
             (["render", "model.ckpt", "--split", "validation"], "validation"),
+            (["probe", "model.ckpt", "--pooling", "max"], "max"),
         ],
     )
     def test_a_bad_choice_is_a_usage_error_naming_the_value(self, args, value):

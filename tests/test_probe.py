@@ -9,11 +9,23 @@ import torch
 from click.testing import CliRunner
 from omegaconf import OmegaConf
 from temporaldata import Data
-from torch_brain.data import Dataset
+from torch_brain.data import Dataset, collate
 
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 from poyocap_plugin.workflow.cli import cli
-from poyocap_plugin.workflow.probe import PROBE_FEATURES, linear_probe_accuracy, probe_checkpoint
+from poyocap_plugin.workflow.probe import (
+    POOLINGS,
+    PROBE_FEATURES,
+    linear_probe_accuracy,
+    probe_checkpoint,
+)
+from poyocap_plugin.workflow.probe.features import (
+    _ENCODE_INPUTS,
+    _probe_trials,
+    load_trunks,
+    split_features,
+)
+from poyocap_plugin.workflow.probe.pooling import pool_latents
 
 DG = "drifting_gratings_orientation"
 BRAINSET = "allen_brain_observatory_calcium"
@@ -154,6 +166,9 @@ def test_probe_of_a_checkpoint_reports_every_recording_and_baseline(tmp_path, ti
     assert record["pooled_pretrained_minus_random_init"] == pytest.approx(
         result.pooled["pretrained"] - result.pooled["random_init"]
     )
+    assert record["pooling"] == result.pooling == "mean"
+    assert record["features"].startswith("trunk features: mean over the processed latents")
+    assert result.summary().endswith("; trunk features: pooling='mean'")
     assert set(record["per_recording"][recordings[0]]) == {
         "n_units",
         "n_train_trials",
@@ -182,14 +197,117 @@ def test_random_init_with_the_runs_seed_is_the_untrained_checkpoint(tmp_path, ti
 def test_cli_writes_probe_json(tmp_path, tiny_data_root):
     checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["probe", str(checkpoint), "--out", str(out), "--seed", "7"])
+    args = ["probe", str(checkpoint), "--out", str(out), "--seed", "7", "--pooling", "latents"]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("probe: pretrained ")
     assert "chance 0.125 (pooled test accuracy, 12 test trials in 2 recordings)" in result.output
+    assert "; trunk features: pooling='latents'\n" in result.output
     record = json.loads((out / "probe.json").read_text())
     assert record["seed"] == 7 and record["checkpoint"] == str(checkpoint)
+    assert record["pooling"] == "latents"
+    assert record["features"].startswith(
+        "trunk features: every processed latent (CAPOYO.encode) in order, concatenated"
+    )
     assert set(record["pooled"]) == {"pretrained", "random_init"}
     assert set(record["per_recording_overall"]) == set(PROBE_FEATURES)
+
+
+def test_pool_latents_averages_or_concatenates_in_order():
+    latents = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)  # (B, N_latent, D)
+    mean = pool_latents(latents, "mean")
+    assert mean.shape == (2, 4)
+    assert mean[0].tolist() == [4.0, 5.0, 6.0, 7.0] and mean[1].tolist() == [16.0, 17.0, 18.0, 19.0]
+    concatenated = pool_latents(latents, "latents")
+    assert concatenated.shape == (2, 12)
+    assert concatenated[0].tolist() == list(range(12))  # latent 0's D features, then latent 1's
+    assert concatenated[1].tolist() == list(range(12, 24))
+    with pytest.raises(ValueError, match=r"latents must be \(B, N_latent, D\), got shape \(3, 4\)"):
+        pool_latents(latents[0], "mean")
+
+
+def test_latents_pooling_keeps_every_latent_of_the_window(tmp_path, tiny_data_root):
+    """With ``"latents"`` a trial's trunk feature is its window's encode output flattened,
+    ``N_latent * D`` wide; with ``"mean"`` it is the mean of those latents, ``D`` wide."""
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    run = load_train_checkpoint(checkpoint)
+    device = torch.device("cpu")
+    models = load_trunks(run, seed=SEED, device=device)
+    dataset = Dataset(root=str(tiny_data_root), config=run.config.dataset, split="train")
+    dataset.disable_data_leakage_check()
+    intervals = dataset.get_sampling_intervals()
+    recording = sorted(intervals)[0]
+    transforms = run.eval_transforms()
+    features = {
+        pooling: split_features(
+            dataset,
+            recording,
+            intervals[recording],
+            models,
+            transforms=transforms,
+            window_s=1.0,
+            batch_size=5,
+            device=device,
+            pooling=pooling,
+        )
+        for pooling in POOLINGS
+    }
+    mean, latents = features["mean"], features["latents"]
+    n_trials = len(mean.labels)
+    assert n_trials > 5  # more than one batch
+    n_latent, dim = 8, 16  # (1.0 s / 0.25 s) steps x 2 latents per step; model.dim
+    np.testing.assert_array_equal(latents.labels, mean.labels)
+    np.testing.assert_array_equal(latents.features["raw_df_over_f"], mean.features["raw_df_over_f"])
+    for trunk in ("pretrained", "random_init"):
+        assert mean.features[trunk].shape == (n_trials, dim)
+        assert latents.features[trunk].shape == (n_trials, n_latent * dim)
+        np.testing.assert_allclose(
+            latents.features[trunk].reshape(n_trials, n_latent, dim).mean(axis=1),
+            mean.features[trunk],
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    assert not np.allclose(
+        latents.features["pretrained"], latents.features["random_init"], atol=1e-3
+    )
+
+    # the first trial's window encoded alone: the same latents, flattened in order
+    starts, _ = _probe_trials(dataset, recording, intervals[recording], 1.0)
+    sample = dataset.get(recording, starts[0], starts[0] + 1.0)
+    for transform in transforms:
+        sample = transform(sample)
+    inputs = models["pretrained"].tokenize(sample)["model_inputs"]
+    batch = collate([{key: inputs[key] for key in _ENCODE_INPUTS}])
+    with torch.no_grad():
+        encoded = models["pretrained"].encode(**batch)
+    assert encoded.shape == (1, n_latent, dim)
+    np.testing.assert_allclose(
+        latents.features["pretrained"][0], encoded[0].flatten().numpy(), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        mean.features["pretrained"][0], encoded[0].mean(dim=0).numpy(), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_an_unknown_pooling_is_refused_naming_the_allowed_values(tmp_path, tiny_data_root):
+    checkpoint = write_checkpoint(tmp_path / "stage1.ckpt", tiny_data_root, trained=True)
+    allowed = r"pooling='max' is not one of 'mean', 'latents'"
+    with pytest.raises(ValueError, match=allowed):
+        probe_checkpoint(checkpoint, pooling="max")
+    with pytest.raises(ValueError, match=allowed):
+        pool_latents(torch.zeros(1, 2, 3), "max")
+    with pytest.raises(ValueError, match=allowed):
+        split_features(
+            None,
+            "any",
+            None,
+            {},
+            transforms=[],
+            window_s=1.0,
+            batch_size=1,
+            device=torch.device("cpu"),
+            pooling="max",
+        )
 
 
 def test_data_root_argument_replaces_the_runs(tmp_path, tiny_data_root):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from poyocap_plugin.workflow.cli._library import default_of, user_errors
-from poyocap_plugin.workflow.probe import probe_checkpoint
+from poyocap_plugin.workflow.cli._library import choices_of, default_of, user_errors
+from poyocap_plugin.workflow.probe import Pooling, probe_checkpoint
 from poyocap_plugin.workflow.render import render_decoded_frames
 from poyocap_plugin.workflow.runs import find_run_outputs
 
@@ -118,6 +118,14 @@ def render_command(
     show_default=True,
     help="Torch device of the trunks, e.g. cuda.",
 )
+@click.option(
+    "--pooling",
+    type=click.Choice(choices_of(Pooling)),
+    default=default_of(probe_checkpoint, "pooling"),
+    show_default=True,
+    help="A trial's trunk feature: the mean of its window's processed latents (mean), or "
+    "every latent's features in order, concatenated (latents).",
+)
 def probe_command(
     checkpoint: Path,
     out_dir: Path,
@@ -125,23 +133,30 @@ def probe_command(
     seed: int | None,
     batch_size: int,
     device: str,
+    pooling: str,
 ) -> None:
     """Linear-probe the trunk of a stage-1 CHECKPOINT on drifting-grating direction.
 
-    One window per drifting-grating trial of the run's dataset; the mean of the frozen
-    trunk's processed latents is the trial's feature. Logistic regressions are fit on the
-    training split and scored on the test split, pooled over recordings and per
-    recording, beside the same trunk at random initialisation, the trial's mean dF/F
-    (per recording) and chance. Writes OUT/probe.json.
+    One window per drifting-grating trial of the run's dataset; the frozen trunk's processed
+    latents of the window, pooled as --pooling says, are the trial's feature. Logistic
+    regressions are fit on the training split and scored on the test split, pooled over
+    recordings and per recording, beside the same trunk at random initialisation, the
+    trial's mean dF/F (per recording) and chance. Writes OUT/probe.json.
 
     \b
     Examples:
       poyocap probe runs/poyocap_pretrain/lightning_logs/version_0/checkpoints/last.ckpt
       poyocap probe CKPT --out reports/probe --data-root data/processed --device cuda
+      poyocap probe CKPT --out reports/probe_latents --pooling latents
     """
     with user_errors(FileNotFoundError, KeyError, ValueError):
         result = probe_checkpoint(
-            checkpoint, data_root=data_root, seed=seed, batch_size=batch_size, device=device
+            checkpoint,
+            data_root=data_root,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+            pooling=pooling,
         )
     click.echo(result.summary())
     click.echo(f"wrote {result.write(out_dir)}")

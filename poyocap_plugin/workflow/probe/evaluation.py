@@ -17,6 +17,7 @@ from poyocap_plugin.workflow.probe.features import (
     split_features,
     torch_device,
 )
+from poyocap_plugin.workflow.probe.pooling import Pooling, check_pooling
 from poyocap_plugin.workflow.probe.result import (
     PROBE_FEATURES,
     TRUNK_FEATURES,
@@ -36,6 +37,7 @@ def probe_checkpoint(
     seed: int | None = None,
     batch_size: int = 32,
     device: str = "cpu",
+    pooling: Pooling = "mean",
 ) -> ProbeResult:
     """Linear-probe the trunk of a CAPOYO checkpoint on drifting-grating direction.
 
@@ -43,7 +45,8 @@ def probe_checkpoint(
     sampler) are rebuilt from the checkpoint. Each drifting-grating trial gives one window,
     ``[start, start + model.sequence_length]``, when that window lies inside the split's
     sampling intervals; its label is the trial's direction class (``orientation_id``).
-    A window's feature is the mean over its processed latents (:meth:`CAPOYO.encode`).
+    A window's trunk feature pools its processed latents (:meth:`CAPOYO.encode`) as
+    ``pooling`` says: their mean, or every latent's features concatenated in order.
     Logistic regressions (standardised features) are fit on the training split's trials
     and scored on the test split's: once on every recording's trials together (pooled)
     and once per recording. Baselines on the same trials: the same architecture at random
@@ -59,6 +62,9 @@ def probe_checkpoint(
         seed: Seed of the random-init trunk; default the run's ``seed``.
         batch_size: Windows per forward pass.
         device: Torch device of both trunks, e.g. ``"cpu"`` or ``"cuda"``.
+        pooling: How a window's processed latents become its trunk feature: ``"mean"``,
+            their average, shape :math:`(D,)`; ``"latents"``, every latent's features in
+            order, shape ``(N_latent * D,)`` (see :data:`~.pooling.Pooling`).
 
     Returns:
         The accuracies of every feature set, pooled and per recording.
@@ -68,14 +74,15 @@ def probe_checkpoint(
         KeyError: If the run's config lacks ``seed`` and none is given.
         ValueError: If the file is not a train.py checkpoint of a CAPOYO model, has no
             unit vocabulary, a recording has no usable drifting-grating trial in the
-            training or test split, ``batch_size < 1``, or ``device`` is not a device
-            available here.
+            training or test split, ``batch_size < 1``, ``pooling`` is not one of
+            :data:`~.pooling.POOLINGS`, or ``device`` is not a device available here.
     """
     from omegaconf import OmegaConf
     from torch_brain.data import Dataset
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    check_pooling(pooling)
     run = load_train_checkpoint(checkpoint, data_root=data_root)
     check_capoyo(run)
     config = run.config
@@ -112,6 +119,7 @@ def probe_checkpoint(
                 window_s=window_s,
                 batch_size=batch_size,
                 device=device,
+                pooling=pooling,
             )
             for recording in sorted(sampling_intervals)
         }
@@ -166,6 +174,7 @@ def probe_checkpoint(
         data_root=root,
         seed=int(seed),
         window_s=window_s,
+        pooling=pooling,
         n_classes=drifting_grating_spec().dim,
         pooled=pooled,
         majority=majority,

@@ -1,8 +1,9 @@
 """The features the linear probe is fit on, one vector per drifting-grating trial.
 
 For a CAPOYO checkpoint of torch_brain's train.py: the trunk's processed latents
-(:meth:`CAPOYO.encode`) averaged over the trial's window, the same for the architecture at
-random initialisation, and the trial's mean dF/F per neuron after the run's
+(:meth:`CAPOYO.encode`) of the trial's window, pooled into one vector (see
+:data:`~.pooling.Pooling`: their mean, or all of them concatenated), the same for the
+architecture at random initialisation, and the trial's mean dF/F per neuron after the run's
 ``eval_transforms`` (the raw-data baseline).
 """
 
@@ -17,6 +18,7 @@ import torch
 
 from poyocap_plugin.brainset import DG_READOUT
 from poyocap_plugin.workflow.checkpoints import TrainCheckpoint
+from poyocap_plugin.workflow.probe.pooling import Pooling, check_pooling, pool_latents
 
 __all__ = [
     "SplitFeatures",
@@ -41,7 +43,15 @@ _ENCODE_INPUTS = (
 
 @dataclass
 class SplitFeatures:
-    """One split's trials of one recording: labels, raw features, trunk features."""
+    """One split's trials of one recording: labels, raw features, trunk features.
+
+    Attributes:
+        labels: Direction class per trial, :math:`(N_{trials},)` (int64).
+        unit_ids: The neurons the model sees, :math:`(N_{units},)`.
+        features: Per feature set, :math:`(N_{trials}, F)`: ``F = D`` or
+            ``N_latent * D`` for the trunks (by the pooling), ``N_units`` for
+            ``"raw_df_over_f"``.
+    """
 
     labels: np.ndarray
     unit_ids: np.ndarray
@@ -173,6 +183,7 @@ def split_features(
     window_s: float,
     batch_size: int,
     device: torch.device,
+    pooling: Pooling = "mean",
 ) -> SplitFeatures:
     """The features of one recording's drifting-grating trials in one split.
 
@@ -185,12 +196,19 @@ def split_features(
         window_s: Window per trial (s), the model's ``sequence_length``.
         batch_size: Windows per forward pass.
         device: The models' device.
+        pooling: How a window's processed latents become its trunk feature (see
+            :data:`~.pooling.Pooling`).
+
+    Returns:
+        The labels, the neurons seen and the features of every trial of the split.
 
     Raises:
-        ValueError: If no trial fits a window in the intervals, or the transforms keep
-            different neurons in different windows.
+        ValueError: If ``pooling`` is unknown, no trial fits a window in the intervals,
+            or the transforms keep different neurons in different windows.
     """
     from torch_brain.data import collate
+
+    check_pooling(pooling)
 
     starts, labels = _probe_trials(dataset, recording_id, intervals, window_s)
     if len(starts) == 0:
@@ -223,7 +241,8 @@ def split_features(
         batch = {key: value.to(device) for key, value in batch.items()}
         with torch.no_grad():
             for name, model in models.items():
-                trunk[name].append(model.encode(**batch).mean(dim=1).float().cpu().numpy())
+                latents = model.encode(**batch)
+                trunk[name].append(pool_latents(latents, pooling).float().cpu().numpy())
     features = {name: np.concatenate(chunks) for name, chunks in trunk.items()}
     features["raw_df_over_f"] = np.stack(raw)
     return SplitFeatures(labels=labels, unit_ids=unit_ids, features=features)

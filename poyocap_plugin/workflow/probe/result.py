@@ -8,6 +8,7 @@ from pathlib import Path
 
 from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.probe.classifier import CLASSIFIER_DESCRIPTION
+from poyocap_plugin.workflow.probe.pooling import POOLING_DESCRIPTIONS, Pooling
 
 __all__ = ["PROBE_FEATURES", "TRUNK_FEATURES", "ProbeResult", "RecordingProbe"]
 
@@ -16,11 +17,15 @@ __all__ = ["PROBE_FEATURES", "TRUNK_FEATURES", "ProbeResult", "RecordingProbe"]
 PROBE_FEATURES: tuple[str, ...] = ("pretrained", "random_init", "raw_df_over_f")
 #: The feature sets that share one feature space across recordings (the trunks').
 TRUNK_FEATURES: tuple[str, ...] = PROBE_FEATURES[:2]
-_FEATURE_DESCRIPTION = (
-    "trunk features: mean over the processed latents (CAPOYO.encode) of the window "
-    "[trial start, trial start + model.sequence_length]; raw_df_over_f: mean dF/F per "
-    "neuron over the same window, after the run's eval_transforms"
-)
+
+
+def _feature_description(pooling: Pooling) -> str:
+    """The feature sets probed with ``pooling``, in words, for ``probe.json``."""
+    return (
+        f"trunk features: {POOLING_DESCRIPTIONS[pooling]} of the window "
+        "[trial start, trial start + model.sequence_length]; raw_df_over_f: mean dF/F per "
+        "neuron over the same window, after the run's eval_transforms"
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class ProbeResult:
         data_root: The processed-data root the trials came from.
         seed: The torch seed the random-init trunk was drawn with.
         window_s: Window per trial (s): the model's ``sequence_length``.
+        pooling: How each window's processed latents became its trunk feature (see
+            :data:`~.pooling.Pooling`).
         n_classes: Drifting-grating direction classes.
         pooled: Test accuracy of one fit on every recording's trials, for
             ``"pretrained"`` and ``"random_init"`` (the trunks share one feature space; the
@@ -62,6 +69,7 @@ class ProbeResult:
     data_root: Path
     seed: int
     window_s: float
+    pooling: Pooling
     n_classes: int
     pooled: dict[str, float]
     majority: float
@@ -92,7 +100,7 @@ class ProbeResult:
         }
 
     def summary(self) -> str:
-        """One line: pooled trunk accuracies, chance, and the per-recording fits."""
+        """One line: pooled trunk accuracies, chance, the per-recording fits, the pooling."""
         pretrained, random_init = (self.pooled[f] for f in TRUNK_FEATURES)
         overall = self.per_recording_overall
         return (
@@ -100,7 +108,8 @@ class ProbeResult:
             f"({pretrained - random_init:+.2f}), chance {self.chance:.3f} (pooled test "
             f"accuracy, {self.n_test} test trials in {len(self.per_recording)} recordings); "
             f"per-recording fits: pretrained {overall['pretrained']:.2f}, random init "
-            f"{overall['random_init']:.2f}, raw dF/F logistic {overall['raw_df_over_f']:.2f}"
+            f"{overall['random_init']:.2f}, raw dF/F logistic {overall['raw_df_over_f']:.2f}; "
+            f"trunk features: pooling={self.pooling!r}"
         )
 
     def to_json(self) -> str:
@@ -111,7 +120,8 @@ class ProbeResult:
             "data_root": str(self.data_root),
             "seed": self.seed,
             "window_s": self.window_s,
-            "features": _FEATURE_DESCRIPTION,
+            "pooling": self.pooling,
+            "features": _feature_description(self.pooling),
             "classifier": CLASSIFIER_DESCRIPTION,
             "n_classes": self.n_classes,
             "chance": self.chance,
