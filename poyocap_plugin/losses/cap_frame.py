@@ -13,10 +13,10 @@ from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.losses.image_terms import (
     FFTMagnitudeL1Loss,
     FocalL1Loss,
+    FrameLoss,
     PixelL1Loss,
     SSIMLoss,
-    _FrameLoss,
-    _weighted_mean,
+    weighted_mean,
 )
 from poyocap_plugin.losses.perceptual import PerceptualFeatureLoss
 
@@ -33,7 +33,7 @@ _WEIGHT_ARGS = {  # CAPFrameLoss's term names -> its constructor's weight argume
 }
 
 
-class CAPFrameLoss(_FrameLoss):
+class CAPFrameLoss(FrameLoss):
     r"""POYO-CAP's stage-2 loss for reconstructing natural-movie frames.
 
     .. math::
@@ -133,7 +133,7 @@ class CAPFrameLoss(_FrameLoss):
         """Whether the perceptual term contributes to the loss."""
         return self.perceptual is not None
 
-    def _active_terms(self) -> dict[str, _FrameLoss]:
+    def _active_terms(self) -> dict[str, FrameLoss]:
         if not self.perceptual_enabled and self.term_weights["perceptual"] > 0:
             if not self._warned_perceptual_off:
                 logger.warning(
@@ -183,7 +183,7 @@ class CAPFrameLoss(_FrameLoss):
         """
         input, target = self.unit_images(input, target, weights)
         return {
-            name: _weighted_mean(term.per_image(input, target), weights)
+            name: weighted_mean(term.per_image(input, target), weights)
             for name, term in self._active_terms().items()
         }
 

@@ -14,13 +14,20 @@ from torch_brain.nn.loss import Loss
 from poyocap_plugin.frame_layout import check_frame_size, unflatten_frames
 from poyocap_plugin.ssim import SSIMWindow
 
-__all__ = ["FFTMagnitudeL1Loss", "FocalL1Loss", "PixelL1Loss", "SSIMLoss"]
+__all__ = [
+    "FFTMagnitudeL1Loss",
+    "FocalL1Loss",
+    "FrameLoss",
+    "PixelL1Loss",
+    "SSIMLoss",
+    "weighted_mean",
+]
 
 _PIXEL_MAX = 255.0  # grey levels of an 8-bit frame; every image term works on pixels / 255
 _FOCAL_EPS = 1e-8  # floor of the per-image maximum error in FocalL1Loss
 
 
-def _weighted_mean(per_image: torch.Tensor, weights: torch.Tensor | float | None) -> torch.Tensor:
+def weighted_mean(per_image: torch.Tensor, weights: torch.Tensor | float | None) -> torch.Tensor:
     """Mean of per-image losses, weighted as torch_brain's losses weight their rows."""
     if weights is None:
         return per_image.mean()
@@ -29,7 +36,7 @@ def _weighted_mean(per_image: torch.Tensor, weights: torch.Tensor | float | None
     return (weights * per_image).sum() / weights.sum()
 
 
-class _FrameLoss(Loss):
+class FrameLoss(Loss):
     r"""Base of the image terms: validates shapes, scales to [0, 1], weights per image.
 
     Subclasses implement ``per_image(input, target)`` on images in [0, 1] of shape
@@ -104,13 +111,13 @@ class _FrameLoss(Loss):
             A scalar.
         """
         input, target = self.unit_images(input, target, weights)
-        return _weighted_mean(self.per_image(input, target), weights)
+        return weighted_mean(self.per_image(input, target), weights)
 
     def extra_repr(self) -> str:
         return f"height={self.height}, width={self.width}"
 
 
-class PixelL1Loss(_FrameLoss):
+class PixelL1Loss(FrameLoss):
     r"""Mean absolute error between frames, on pixels scaled to [0, 1].
 
     :math:`l_i = \frac{1}{HW} \sum_{y,x} |\hat{I}_i(y,x) - I_i(y,x)|` with
@@ -125,7 +132,7 @@ class PixelL1Loss(_FrameLoss):
         return (input - target).abs().mean(dim=(1, 2))
 
 
-class FocalL1Loss(_FrameLoss):
+class FocalL1Loss(FrameLoss):
     r"""Focal-weighted L1: absolute errors weighted by their size relative to the worst pixel.
 
     With :math:`e = |\hat{I}_i - I_i|` on pixels scaled to [0, 1] and
@@ -175,7 +182,7 @@ class FocalL1Loss(_FrameLoss):
         return f"alpha={self.alpha}, gamma={self.gamma}, {super().extra_repr()}"
 
 
-class FFTMagnitudeL1Loss(_FrameLoss):
+class FFTMagnitudeL1Loss(FrameLoss):
     r"""L1 distance between the 2-D Fourier magnitudes of two frames, high frequencies weighted.
 
     On pixels scaled to [0, 1], with the orthonormal 2-D DFT :math:`F` (so magnitudes are
@@ -241,7 +248,7 @@ class FFTMagnitudeL1Loss(_FrameLoss):
         return f"high_frequency_weight={self.high_frequency_weight}, {super().extra_repr()}"
 
 
-class SSIMLoss(_FrameLoss):
+class SSIMLoss(FrameLoss):
     r"""One minus the structural similarity (SSIM) of two frames.
 
     :math:`l_i = 1 - \text{SSIM}(\hat{I}_i, I_i)` on pixels scaled to [0, 1], computed by

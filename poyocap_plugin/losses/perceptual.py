@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from poyocap_plugin.losses.image_terms import _FrameLoss
+from poyocap_plugin.losses.image_terms import FrameLoss
 
 __all__ = ["PerceptualFeatureLoss"]
 
@@ -75,7 +75,7 @@ def _load_stem_weights(stem: _AlexNetStem, path: Path) -> None:
     stem.load_state_dict({key: state[key] for key in expected})
 
 
-class PerceptualFeatureLoss(_FrameLoss):
+class PerceptualFeatureLoss(FrameLoss):
     r"""Mean squared distance between frozen AlexNet conv2 features of two frames.
 
     Each frame (pixels scaled to [0, 1]) is repeated to 3 channels, normalised with the
