@@ -60,6 +60,7 @@ _COMMON = ["batch_size=16", "optim.base_lr=2e-4", "eval_batch_size=64", "num_wor
 _EXTRA_METRICS = [
     {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "window_mean"},
     {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "copy_forward"},
+    {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentR2", "predictor": "position_mean"},
     {"_target_": "poyocap_plugin.latent_metrics.MaskedLatentTargetRank"},
 ]
 

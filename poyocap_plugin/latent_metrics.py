@@ -1,9 +1,10 @@
 r"""Validation metrics of the stage-1 objective, as torchmetrics metrics.
 
 CAPOYO's masked-latent readout emits one packed row per masked latent, the blocks of
-:data:`~poyocap_plugin.losses.MASKED_LATENT_BLOCKS`: the reconstruction, its target and two
-trivial predictions of that target from the same window (the mean of its unmasked target
-latents, and the last unmasked bin copied forward). torch_brain's stitch evaluator hands
+:data:`~poyocap_plugin.losses.MASKED_LATENT_BLOCKS`: the reconstruction, its target and three
+trivial predictions of that target (the mean of the window's unmasked target latents, the
+last unmasked bin copied forward, and the mean target at the same bin and latent id in the
+batch's other windows, which knows only the position). torch_brain's stitch evaluator hands
 each recording's rows to ``update``; ``compute`` scores them all at once.
 
 :class:`MaskedLatentR2` is the coefficient of determination of one of those predictions
@@ -101,7 +102,7 @@ class _PackedRows(Metric):
         )
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        """Add packed rows ``preds`` of shape :math:`(N, 4D)`; ``target`` is the readout's
+        """Add packed rows ``preds`` of shape :math:`(N, 5D)`; ``target`` is the readout's
         placeholder, of shape :math:`(N,)`."""
         blocks = len(MASKED_LATENT_BLOCKS)
         if preds.ndim != 2 or preds.shape[1] % blocks:
@@ -122,7 +123,8 @@ class MaskedLatentR2(_PackedRows):
 
     Args:
         predictor: which block predicts the target: ``"reconstruction"`` (the model),
-            ``"window_mean"`` or ``"copy_forward"`` (the trivial predictors).
+            ``"window_mean"``, ``"copy_forward"`` or ``"position_mean"`` (the trivial
+            predictors).
     """
 
     def __init__(self, *, predictor: str = "reconstruction"):
@@ -147,11 +149,12 @@ class MaskedLatentR2(_PackedRows):
             rank = effective_rank(target)
             logger.log(
                 logging.WARNING if rank < COLLAPSE_RANK else logging.INFO,
-                "masked-latent R^2 %.3f (window mean %.3f, copy-forward %.3f) over %d "
-                "latents; targets: mean std %.3g, effective rank %.2f of %d%s",
+                "masked-latent R^2 %.3f (window mean %.3f, copy-forward %.3f, position mean "
+                "%.3f) over %d latents; targets: mean std %.3g, effective rank %.2f of %d%s",
                 score,
                 r2_score(blocks["window_mean"], target),
                 r2_score(blocks["copy_forward"], target),
+                r2_score(blocks["position_mean"], target),
                 len(target),
                 float(target.std(0).mean()) if len(target) > 1 else 0.0,
                 rank,

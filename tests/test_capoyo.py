@@ -104,7 +104,7 @@ def test_tokenize_collate_forward_loss_backward_reaches_every_parameter(tiny_dat
     )
 
     output = model(**inputs)
-    assert output[MASKED_LATENT_READOUT].shape == (8, 64)  # 4 blocks of D=16
+    assert output[MASKED_LATENT_READOUT].shape == (8, 80)  # 5 blocks of D=16
     assert batch["target_values"][MASKED_LATENT_READOUT].shape == (8,)
     assert output[DG].shape == (2, 8)
     total_loss(model, batch, output).backward()
@@ -118,7 +118,7 @@ def test_unpacked_output_has_the_masked_rows_of_each_sample(tiny_data_root):
     batch = make_batch(model, tiny_data_root)
     packed = model(**batch["model_inputs"])
     unpacked = model(**batch["model_inputs"], unpack_output=True)
-    assert [o[MASKED_LATENT_READOUT].shape for o in unpacked] == [(4, 64), (4, 64)]
+    assert [o[MASKED_LATENT_READOUT].shape for o in unpacked] == [(4, 80), (4, 80)]
     torch.testing.assert_close(
         torch.cat([o[MASKED_LATENT_READOUT] for o in unpacked]), packed[MASKED_LATENT_READOUT]
     )
@@ -467,14 +467,25 @@ def test_trivial_predictions_copy_the_last_unmasked_bin_and_average_the_window()
     target = torch.arange(8.0).view(1, 8, 1).expand(1, 8, 16)  # latent k has value k
     #         bin:   0       1      2       3
     mask = torch.tensor([[False, True, True, True, False, False, True, False]])
-    window_mean, copy_forward = trivial_predictions(
+    window_mean, copy_forward, position_mean = trivial_predictions(
         target, mask, num_bins=model.num_latent_bins, num_latents_per_bin=model.num_latents_per_step
     )
+    torch.testing.assert_close(position_mean, window_mean)  # one window: no other to average
     torch.testing.assert_close(window_mean[0, :, 0], torch.full((8,), (0 + 4 + 5 + 7) / 4))
     # id 0 of bin 1 copies bin 0's latent 0; id 1 has no earlier unmasked latent (window
     # mean) until bin 2's latent 5; bin 3's latent 6 copies latent 4
     expected = torch.tensor([0.0, 4.0, 0.0, 4.0, 4.0, 5.0, 4.0, 7.0])
     torch.testing.assert_close(copy_forward[0, :, 0], expected)
+
+
+def test_the_position_mean_averages_the_same_position_in_the_other_windows():
+    target = torch.arange(24.0).view(3, 8, 1)  # window b, latent k: 8 b + k
+    mask = torch.zeros(3, 8, dtype=torch.bool)
+    mask[:, 4:] = True
+    *_, position_mean = trivial_predictions(target, mask, num_bins=4, num_latents_per_bin=2)
+    # window 0's latent k: mean of (8 + k, 16 + k) = 12 + k; window 2's: mean of (k, 8 + k)
+    torch.testing.assert_close(position_mean[0, :, 0], 12.0 + torch.arange(8.0))
+    torch.testing.assert_close(position_mean[2, :, 0], 4.0 + torch.arange(8.0))
 
 
 @pytest.mark.parametrize("token, tells_apart", [("modulated", True), ("concat", False)])

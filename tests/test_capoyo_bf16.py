@@ -11,6 +11,7 @@ from test_capoyo import (
 )
 
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT
+from poyocap_plugin.losses import MASKED_LATENT_BLOCKS
 from poyocap_plugin.nn import SkipUNetFrameDecoder
 
 
@@ -26,7 +27,10 @@ def test_stage1_masked_step_runs_in_bf16_and_reaches_every_parameter(tiny_data_r
     model = make_model()
     batch = make_batch(model, tiny_data_root)
     output, loss = _train_step_under_autocast(model, batch)
-    assert output[MASKED_LATENT_READOUT].shape == (2 * model.num_masked, 4 * model.dim)
+    assert output[MASKED_LATENT_READOUT].shape == (
+        2 * model.num_masked,
+        len(MASKED_LATENT_BLOCKS) * model.dim,
+    )
     assert loss.dtype == torch.float32 and torch.isfinite(loss)
     assert [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None] == []
     trained = [p for p in model.parameters() if p.requires_grad]

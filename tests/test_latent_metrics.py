@@ -11,12 +11,18 @@ from poyocap_plugin.latent_metrics import (
     effective_rank,
     r2_score,
 )
+from poyocap_plugin.losses import MASKED_LATENT_BLOCKS
 
 
-def pack(reconstruction, target, window_mean=None, copy_forward=None):
-    window_mean = torch.zeros_like(target) if window_mean is None else window_mean
-    copy_forward = torch.zeros_like(target) if copy_forward is None else copy_forward
-    return torch.cat([reconstruction, target, window_mean, copy_forward], dim=1)
+def pack(reconstruction, target, window_mean=None, copy_forward=None, position_mean=None):
+    blocks = {"reconstruction": reconstruction, "target": target}
+    for name, block in (
+        ("window_mean", window_mean),
+        ("copy_forward", copy_forward),
+        ("position_mean", position_mean),
+    ):
+        blocks[name] = torch.zeros_like(target) if block is None else block
+    return torch.cat([blocks[name] for name in MASKED_LATENT_BLOCKS], dim=1)
 
 
 def test_r2_of_known_predictions():
@@ -37,9 +43,15 @@ def test_effective_rank_counts_equal_directions():
 
 def test_metric_scores_each_predictor_over_every_update():
     target = torch.tensor([[1.0, 0.0], [3.0, 4.0], [2.0, 2.0], [0.0, 1.0]])
-    rows = pack(target, target, window_mean=target.mean(0).expand_as(target), copy_forward=-target)
+    rows = pack(
+        target,
+        target,
+        window_mean=target.mean(0).expand_as(target),
+        copy_forward=-target,
+        position_mean=target + 1.0,
+    )
     scores = {}
-    for predictor in ("reconstruction", "window_mean", "copy_forward"):
+    for predictor in ("reconstruction", "window_mean", "copy_forward", "position_mean"):
         metric = MaskedLatentR2(predictor=predictor)
         metric.update(rows[:2], torch.zeros(2))
         metric.update(rows[2:], torch.zeros(2))
@@ -47,6 +59,8 @@ def test_metric_scores_each_predictor_over_every_update():
     assert scores["reconstruction"] == pytest.approx(1.0)
     assert scores["window_mean"] == pytest.approx(0.0, abs=1e-6)
     assert scores["copy_forward"] < 0
+    # every entry off by 1: 8 squared errors over a total sum of squares of 5 + 8.75
+    assert scores["position_mean"] == pytest.approx(1 - 8 / 13.75)
 
 
 def test_collapsed_targets_are_warned(caplog):
@@ -63,8 +77,8 @@ def test_collapsed_targets_are_warned(caplog):
 @pytest.mark.parametrize(
     "preds, target, match",
     [
-        (torch.zeros(3, 6), torch.zeros(3), r"packed rows of shape \(N, 4D\); got \(3, 6\)"),
-        (torch.zeros(3, 8), torch.zeros(2), "same length; got 3 and 2"),
+        (torch.zeros(3, 6), torch.zeros(3), r"packed rows of shape \(N, 5D\); got \(3, 6\)"),
+        (torch.zeros(3, 10), torch.zeros(2), "same length; got 3 and 2"),
     ],
 )
 def test_misshapen_rows_are_refused(preds, target, match):

@@ -17,8 +17,8 @@ from poyocap_plugin.losses import (
 def test_masked_latent_l1_is_the_weighted_mean_absolute_error():
     reconstruction = torch.tensor([[0.0, 0.0], [1.0, 3.0]])
     reference = torch.tensor([[1.0, -1.0], [1.0, 1.0]])
-    baselines = torch.full((2, 4), 7.0)  # trivial predictions: not part of the loss
-    packed = torch.cat([reconstruction, reference, baselines], dim=1)  # (N=2, 4D=8)
+    baselines = torch.full((2, 6), 7.0)  # trivial predictions: not part of the loss
+    packed = torch.cat([reconstruction, reference, baselines], dim=1)  # (N=2, 5D=10)
     placeholder = torch.zeros(2)
     loss = MaskedLatentL1Loss()
     # per row: mean(|0-1|, |0+1|) = 1, mean(0, 2) = 1 -> weighted by (3, 1)
@@ -29,7 +29,7 @@ def test_masked_latent_l1_is_the_weighted_mean_absolute_error():
 
 
 def test_masked_latent_l1_backpropagates_into_the_reconstruction():
-    packed = torch.randn(4, 32, requires_grad=True)
+    packed = torch.randn(4, 40, requires_grad=True)
     MaskedLatentL1Loss()(packed, torch.zeros(4)).backward()
     assert packed.grad[:, :8].abs().sum() > 0
     assert packed.grad[:, 16:].abs().sum() == 0  # the trivial predictions carry no loss
@@ -38,10 +38,10 @@ def test_masked_latent_l1_backpropagates_into_the_reconstruction():
 @pytest.mark.parametrize(
     "shape, target_len, weights, match",
     [
-        ((4, 2, 8), 4, None, r"shape \(N, 4D\).*\(4, 2, 8\)"),
-        ((4, 6), 4, None, r"shape \(N, 4D\).*\(4, 6\)"),
-        ((4, 8), 5, None, "same batch size; got 4 and 5"),
-        ((4, 8), 4, torch.ones(3), r"Weights must have shape \(4,\); got \(3,\)"),
+        ((4, 2, 10), 4, None, r"shape \(N, 5D\).*\(4, 2, 10\)"),
+        ((4, 6), 4, None, r"shape \(N, 5D\).*\(4, 6\)"),
+        ((4, 10), 5, None, "same batch size; got 4 and 5"),
+        ((4, 10), 4, torch.ones(3), r"Weights must have shape \(4,\); got \(3,\)"),
     ],
 )
 def test_masked_latent_l1_rejects_misshapen_input(shape, target_len, weights, match):

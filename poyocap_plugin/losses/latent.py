@@ -46,9 +46,16 @@ class ScaledLoss(Loss):
 
 
 #: The column blocks of a packed masked-latent row, each :math:`D` wide: the model's
-#: reconstruction, its target, and two trivial predictions of that target on the same
-#: window (the mean of its unmasked target latents; the last unmasked bin copied forward).
-MASKED_LATENT_BLOCKS = ("reconstruction", "target", "window_mean", "copy_forward")
+#: reconstruction, its target, and three trivial predictions of that target (the mean of
+#: the window's unmasked target latents; the last unmasked bin copied forward; the mean
+#: target at the same bin and latent id in the batch's other windows).
+MASKED_LATENT_BLOCKS = (
+    "reconstruction",
+    "target",
+    "window_mean",
+    "copy_forward",
+    "position_mean",
+)
 
 
 class MaskedLatentL1Loss(Loss):
@@ -67,7 +74,7 @@ class MaskedLatentL1Loss(Loss):
         all latents; we follow the paper.
 
     Args (forward):
-        input: packed latents of shape :math:`(N, 4D)`, one row per masked latent.
+        input: packed latents of shape :math:`(N, 5D)`, one row per masked latent.
         target: the readout's placeholder target, of shape :math:`(N,)`; only its length
             is used (to check alignment).
         weights: per-row weights of shape :math:`(N,)`, or None for a plain mean.

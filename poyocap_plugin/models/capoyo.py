@@ -314,7 +314,7 @@ class CAPOYO(nn.Module):
             ``{readout: predictions}`` with the queries of the whole batch concatenated:
             :math:`(N_q, \text{dim}_{readout})` for a linear readout,
             :math:`(N_q, H \cdot W)` frames in [0, 255] for the movie frame readout, and
-            :math:`(B \cdot N_{mask}, 4D)` (the blocks of ``MASKED_LATENT_BLOCKS``) for the
+            :math:`(B \cdot N_{mask}, 5D)` (the blocks of ``MASKED_LATENT_BLOCKS``) for the
             masked-latent readout; or, with ``unpack_output``, a list of such dicts,
             one per sample.
         """
@@ -375,7 +375,7 @@ class CAPOYO(nn.Module):
                     target = self._process(
                         self.teacher.proc_layers, teacher_encoded, latent_timestamp_emb
                     )
-            pairs = pack_masked_latents(  # (B, N_mask, 4D): the blocks of MASKED_LATENT_BLOCKS
+            pairs = pack_masked_latents(  # (B, N_mask, 5D): the blocks of MASKED_LATENT_BLOCKS
                 reconstructed,
                 self.masking.reference(target),
                 latent_mask,

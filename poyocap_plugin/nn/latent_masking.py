@@ -186,10 +186,11 @@ def trivial_predictions(
     *,
     num_bins: int,
     num_latents_per_bin: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Two predictions of every latent's target from the window's unmasked targets.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Three predictions of every latent's target that need no model.
 
-    The baselines the masked-latent readout reports beside the model's reconstruction.
+    The baselines the masked-latent readout reports beside the model's reconstruction:
+    two from the window's own unmasked targets, one from the position alone.
 
     Args:
         target: target latents, :math:`(B, N_{latent}, D)`, bin-major
@@ -199,9 +200,12 @@ def trivial_predictions(
         num_latents_per_bin: latents per time bin.
 
     Returns:
-        ``(window_mean, copy_forward)``, each :math:`(B, N_{latent}, D)`: the mean of the
-        unmasked target latents, and the target of the same latent id in the last unmasked
-        bin before it (the window mean where there is none).
+        ``(window_mean, copy_forward, position_mean)``, each :math:`(B, N_{latent}, D)`: the
+        mean of the window's unmasked target latents; the target of the same latent id in
+        the last unmasked bin before it (the window mean where there is none); and the mean
+        target at the same position (bin and latent id) in the batch's *other* windows,
+        which knows where a latent is but nothing of its window (the window mean when the
+        batch holds one window).
     """
     unmasked = (~latent_mask).unsqueeze(-1).to(target.dtype)
     window_mean = (target * unmasked).sum(1, keepdim=True) / unmasked.sum(1, keepdim=True)
@@ -213,7 +217,9 @@ def trivial_predictions(
     for step in range(num_bins):
         copies.append(torch.where(binned_mask[:, step], carried, binned[:, step]))
         carried = copies[-1]
-    return window_mean, torch.stack(copies, 1).reshape(target.shape)
+    others = target.shape[0] - 1
+    position_mean = (target.sum(0, keepdim=True) - target) / others if others else window_mean
+    return window_mean, torch.stack(copies, 1).reshape(target.shape), position_mean
 
 
 def pack_masked_latents(
@@ -225,7 +231,7 @@ def pack_masked_latents(
     num_bins: int,
     num_latents_per_bin: int,
 ) -> torch.Tensor:
-    r"""The masked-latent readout's output: four blocks per masked latent.
+    r"""The masked-latent readout's output: five blocks per masked latent.
 
     Args:
         reconstructed: the masked path's latents, :math:`(B, N_{latent}, D)`.
@@ -239,17 +245,18 @@ def pack_masked_latents(
         num_latents_per_bin: latents per time bin.
 
     Returns:
-        :math:`(B, N_{mask}, 4D)`: reconstruction, target, window mean and copy-forward of
+        :math:`(B, N_{mask}, 5D)`: reconstruction, target, window mean, copy-forward and
+        position mean of
         each masked latent (the blocks of ``poyocap_plugin.losses.MASKED_LATENT_BLOCKS``).
     """
-    window_mean, copy_forward = trivial_predictions(
+    window_mean, copy_forward, position_mean = trivial_predictions(
         target.detach(), latent_mask, num_bins=num_bins, num_latents_per_bin=num_latents_per_bin
     )
     batch, dim = latent_mask.shape[0], target.shape[-1]
     return torch.cat(
         [
             block[latent_mask].view(batch, num_masked, dim)
-            for block in (reconstructed, target, window_mean, copy_forward)
+            for block in (reconstructed, target, window_mean, copy_forward, position_mean)
         ],
         dim=-1,
     )
