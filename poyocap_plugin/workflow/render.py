@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -12,7 +13,10 @@ from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.frame_layout import unflatten_frames
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 
-__all__ = ["render_decoded_frames"]
+__all__ = ["Split", "render_decoded_frames"]
+
+Split = Literal["train", "valid", "test"]
+"""The brainset splits (each session's ``<split>_domain``)."""
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +43,7 @@ def render_decoded_frames(
     out_dir: Path,
     *,
     data_root: Path | None = None,
-    split: str = "test",
+    split: Split = "test",
     frames_per_recording: int = 8,
 ) -> list[Path]:
     """Write, per recording, a PNG grid of true (top) and decoded (bottom) movie frames.
@@ -72,8 +76,8 @@ def render_decoded_frames(
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    if split not in ("train", "valid", "test"):
-        raise ValueError(f"split must be 'train', 'valid' or 'test'; got {split!r}")
+    if split not in get_args(Split):
+        raise ValueError(f"split must be one of {get_args(Split)}; got {split!r}")
     model, cfg, transform = _load_run(checkpoint, data_root)
     dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split=split, transform=transform)
     dataset.disable_data_leakage_check()

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from poyocap_plugin.workflow.cli._library import choices_of, default_of, user_errors
+from poyocap_plugin.workflow.cli._library import (
+    choices_of,
+    default_of,
+    parameter_choices,
+    user_errors,
+)
 from poyocap_plugin.workflow.probe import Pooling, probe_checkpoint
 from poyocap_plugin.workflow.render import render_decoded_frames
 from poyocap_plugin.workflow.runs import find_run_outputs
@@ -14,7 +19,7 @@ from poyocap_plugin.workflow.runs import find_run_outputs
 __all__ = ["RENDER_SPLITS", "probe_command", "render_command", "summary_command"]
 
 #: the splits ``render_decoded_frames`` accepts (it checks them; the library has no Literal)
-RENDER_SPLITS = ("train", "valid", "test")
+RENDER_SPLITS = parameter_choices(render_decoded_frames, "split")
 
 
 @click.command("summary")
