@@ -4,8 +4,9 @@ CAPOYO's masked-latent readout emits one packed row per masked latent, the block
 :data:`~poyocap_plugin.losses.MASKED_LATENT_BLOCKS`: the reconstruction, its target and three
 trivial predictions of that target (the mean of the window's unmasked target latents, the
 last unmasked bin copied forward, and the mean target at the same bin and latent id in the
-batch's other windows, which knows only the position). torch_brain's stitch evaluator hands
-each recording's rows to ``update``; ``compute`` scores them all at once.
+batch's other windows of the same recording, which knows only the position).
+torch_brain's stitch evaluator hands each recording's rows to ``update``; ``compute``
+scores them all at once.
 
 :class:`MaskedLatentR2` is the coefficient of determination of one of those predictions
 against the target, pooled over rows and features:

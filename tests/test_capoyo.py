@@ -500,3 +500,16 @@ def test_only_the_modulated_token_keeps_which_neuron_was_active_in_an_average(to
     second = model._embed_inputs(units, torch.tensor([[[0.0], [1.0]]])).mean(1)
     assert (not torch.allclose(first, second)) == tells_apart
     assert hasattr(model, "input_value_map") == (token == "concat")
+
+
+def test_the_position_mean_keeps_to_the_windows_of_the_same_recording():
+    target = torch.arange(32.0).view(4, 8, 1)  # window b, latent k: 8 b + k
+    mask = torch.zeros(4, 8, dtype=torch.bool)
+    mask[:, 4:] = True
+    recording = torch.tensor([5, 7, 5, 9])  # window 3 has no other window of its recording
+    window_mean, _, position_mean = trivial_predictions(
+        target, mask, num_bins=4, num_latents_per_bin=2, recording=recording
+    )
+    torch.testing.assert_close(position_mean[0, :, 0], 16.0 + torch.arange(8.0))  # window 2
+    torch.testing.assert_close(position_mean[2, :, 0], torch.arange(8.0))  # window 0
+    torch.testing.assert_close(position_mean[3], window_mean[3])

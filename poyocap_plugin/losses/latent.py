@@ -48,7 +48,7 @@ class ScaledLoss(Loss):
 #: The column blocks of a packed masked-latent row, each :math:`D` wide: the model's
 #: reconstruction, its target, and three trivial predictions of that target (the mean of
 #: the window's unmasked target latents; the last unmasked bin copied forward; the mean
-#: target at the same bin and latent id in the batch's other windows).
+#: target at the same bin and latent id in the batch's other windows of its recording).
 MASKED_LATENT_BLOCKS = (
     "reconstruction",
     "target",

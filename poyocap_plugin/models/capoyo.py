@@ -33,9 +33,8 @@ from poyocap_plugin.nn.readout_heads import ReadoutHeads, copy_spec
 
 __all__ = ["CAPOYO"]
 
-__getattr__ = moved_names(
-    __name__, {"MOVIE_FRAME_READOUT": "poyocap_plugin.brainset.MOVIE_READOUT"}
-)  # issue 13
+_MOVED = {"MOVIE_FRAME_READOUT": "poyocap_plugin.brainset.MOVIE_READOUT"}  # issue 13
+__getattr__ = moved_names(__name__, _MOVED)
 
 logger = logging.getLogger(__name__)
 
@@ -382,6 +381,7 @@ class CAPOYO(nn.Module):
                 num_masked=self.num_masked,
                 num_bins=self.num_latent_bins,
                 num_latents_per_bin=self.num_latents_per_step,
+                recording=output_session_index[:, 0],
             )
             if unpack_output:
                 for sample_output, sample_pairs in zip(output, pairs, strict=True):

@@ -186,6 +186,7 @@ def trivial_predictions(
     *,
     num_bins: int,
     num_latents_per_bin: int,
+    recording: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Three predictions of every latent's target that need no model.
 
@@ -198,14 +199,16 @@ def trivial_predictions(
         latent_mask: True for the masked latents, :math:`(B, N_{latent})` (bool).
         num_bins: time bins per window.
         num_latents_per_bin: latents per time bin.
+        recording: which recording each window comes from, :math:`(B,)` (any integer id,
+            e.g. the session index); None: all from one.
 
     Returns:
         ``(window_mean, copy_forward, position_mean)``, each :math:`(B, N_{latent}, D)`: the
         mean of the window's unmasked target latents; the target of the same latent id in
         the last unmasked bin before it (the window mean where there is none); and the mean
-        target at the same position (bin and latent id) in the batch's *other* windows,
-        which knows where a latent is but nothing of its window (the window mean when the
-        batch holds one window).
+        target at the same position (bin and latent id) in the batch's *other* windows of
+        the same recording, which knows where a latent is and whose neurons encode it but
+        nothing of this window (the window mean when the batch holds no such window).
     """
     unmasked = (~latent_mask).unsqueeze(-1).to(target.dtype)
     window_mean = (target * unmasked).sum(1, keepdim=True) / unmasked.sum(1, keepdim=True)
@@ -217,8 +220,13 @@ def trivial_predictions(
     for step in range(num_bins):
         copies.append(torch.where(binned_mask[:, step], carried, binned[:, step]))
         carried = copies[-1]
-    others = target.shape[0] - 1
-    position_mean = (target.sum(0, keepdim=True) - target) / others if others else window_mean
+    if recording is None:
+        recording = torch.zeros(target.shape[0], dtype=torch.long, device=target.device)
+    others = recording[:, None] == recording[None, :]
+    others.fill_diagonal_(False)
+    count = others.sum(1).view(-1, 1, 1)
+    position_sum = (others.to(target.dtype) @ target.flatten(1)).view_as(target)
+    position_mean = torch.where(count > 0, position_sum / count.clamp(min=1), window_mean)
     return window_mean, torch.stack(copies, 1).reshape(target.shape), position_mean
 
 
@@ -230,6 +238,7 @@ def pack_masked_latents(
     num_masked: int,
     num_bins: int,
     num_latents_per_bin: int,
+    recording: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""The masked-latent readout's output: five blocks per masked latent.
 
@@ -241,6 +250,8 @@ def pack_masked_latents(
             number per sample.
         num_masked: :math:`N_{mask}`, masked latents per sample (a view of any other count
             raises).
+        recording: which recording each window comes from, :math:`(B,)`, for the position
+            mean (see :func:`trivial_predictions`).
         num_bins: time bins per window.
         num_latents_per_bin: latents per time bin.
 
@@ -250,7 +261,11 @@ def pack_masked_latents(
         each masked latent (the blocks of ``poyocap_plugin.losses.MASKED_LATENT_BLOCKS``).
     """
     window_mean, copy_forward, position_mean = trivial_predictions(
-        target.detach(), latent_mask, num_bins=num_bins, num_latents_per_bin=num_latents_per_bin
+        target.detach(),
+        latent_mask,
+        num_bins=num_bins,
+        num_latents_per_bin=num_latents_per_bin,
+        recording=recording,
     )
     batch, dim = latent_mask.shape[0], target.shape[-1]
     return torch.cat(
