@@ -39,7 +39,7 @@ def size_config(size: str) -> dict:
 
 def _perceptual_weights(directory: Path) -> Path:
     """A randomly initialised AlexNet stem state_dict: the perceptual term's cost, not its use."""
-    from poyocap_plugin.losses import _AlexNetStem
+    from poyocap_plugin.losses.perceptual import _AlexNetStem
 
     path = directory / "alexnet_stem_random.pt"
     torch.save(_AlexNetStem().state_dict(), path)
