@@ -6,7 +6,8 @@ recording, the movie template's presence and size) implements :class:`DatasetChe
 :func:`check_transforms` calls it on every transform that does, without knowing their
 classes. :func:`run_first_batch` then pushes two training windows through the transforms,
 the model's tokenizer, ``collate``, the forward pass and each readout's ``loss_fn``, as
-train.py's ``training_step`` does.
+train.py's ``training_step`` does, and feeds the outputs to the dataset config's metrics,
+as its evaluator will.
 """
 
 from __future__ import annotations
