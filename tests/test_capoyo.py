@@ -11,7 +11,7 @@ from torch_brain.data.dataset import DatasetIndex
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT
 from poyocap_plugin.models import CAPOYO
 from poyocap_plugin.nn import LatentMasking
-from poyocap_plugin.nn.latent_masking import trivial_predictions
+from poyocap_plugin.nn.latent_masking import pack_masked_latents, trivial_predictions
 
 DG = "drifting_gratings_orientation"
 RECORDING = "allen_brain_observatory_calcium/900000"
@@ -513,3 +513,13 @@ def test_the_position_mean_keeps_to_the_windows_of_the_same_recording():
     torch.testing.assert_close(position_mean[0, :, 0], 16.0 + torch.arange(8.0))  # window 2
     torch.testing.assert_close(position_mean[2, :, 0], torch.arange(8.0))  # window 0
     torch.testing.assert_close(position_mean[3], window_mean[3])
+
+
+def test_packing_refuses_windows_with_different_numbers_of_masked_latents():
+    """Rows of two windows must never mix: the packed view checks the count per window."""
+    target = torch.zeros(2, 8, 1)
+    mask = torch.zeros(2, 8, dtype=torch.bool)
+    mask[0, 5:] = True  # 3 masked latents
+    mask[1, 3:] = True  # 5: 8 rows in all, which a view of (2, -1) would split 4 + 4
+    with pytest.raises(RuntimeError, match="invalid for input of size 8"):
+        pack_masked_latents(target, target, mask, num_masked=3, num_bins=4, num_latents_per_bin=2)
