@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import yaml
-from scipy import stats
+from _stats import mean_ci
 from temporaldata import Data
 
 from poyocap_plugin.brainset import BRAINSET_ID
@@ -51,6 +50,7 @@ TARGETS = {
     "detached": ["model.masking.target=detached"],
     "ema": ["model.masking.target=ema"],
     "normalized": ["model.masking.target=detached", "+model.masking.normalize_target=true"],
+    "input": ["model.masking.target=input"],
 }
 DEFAULT_TARGET = "ema"
 #: the result key (and probe folder of each run) of each pooling; "probe" is the mean's,
@@ -145,19 +145,20 @@ def _trial_mean_logistic(data_root: Path, sessions: list[str]) -> dict[str, floa
     return scores
 
 
-def _mean_ci(values: list[float]) -> dict:
-    """Mean and 95 % Student-t interval (None for one value)."""
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return {"mean": mean, "ci95": None, "n": len(values)}
-    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
-    return {"mean": mean, "ci95": [mean - half, mean + half], "n": len(values)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
-    parser.add_argument("--seeds", type=int, default=3, help="Seeds of the default target.")
+    parser.add_argument("--seeds", type=int, default=3, help="Seeds of each seeded target.")
+    parser.add_argument(
+        "--targets",
+        default=",".join(TARGETS),
+        help=f"Comma-separated stage-1 targets to run, of {', '.join(TARGETS)}.",
+    )
+    parser.add_argument(
+        "--seeded-targets",
+        default=f"{DEFAULT_TARGET},input",
+        help="Targets run with --seeds seeds (the others with one); each gets a 95 %% CI.",
+    )
     parser.add_argument("--control-epochs", type=int, default=16)
     parser.add_argument("--pretrain-epochs", type=int, default=16)
     parser.add_argument(
@@ -205,12 +206,13 @@ def main() -> None:
         _write(args.out, "learning_control.json", result)
     if "stage1" in sections:
         result["stage1"] = _stage1(work, base, args)
-        for key in PROBE_KEYS.values():
-            differences = [
-                run[key]["pooled_pretrained_minus_random_init"]
-                for run in result["stage1"][DEFAULT_TARGET].values()
-            ]
-            result[f"{key}_pretrained_minus_random_init"] = _mean_ci(differences)
+        for target, runs in result["stage1"].items():
+            for key in PROBE_KEYS.values():
+                differences = [
+                    run[key]["pooled_pretrained_minus_random_init"] for run in runs.values()
+                ]
+                name = f"{key}_pretrained_minus_random_init"
+                result.setdefault(name, {})[target] = mean_ci(differences)
         _write(args.out, "learning_stage1.json", result)
 
 
@@ -222,8 +224,12 @@ def _write(out: Path, name: str, result: dict) -> None:
 
 def _stage1(work: Path, base: list[str], args: argparse.Namespace) -> dict:
     stage1: dict = {}
-    for target, target_overrides in TARGETS.items():
-        seeds = range(42, 42 + (args.seeds if target == DEFAULT_TARGET else 1))
+    seeded = args.seeded_targets.split(",")
+    for target in args.targets.split(","):
+        if target not in TARGETS:
+            raise SystemExit(f"--targets: {target!r} is not one of {list(TARGETS)}")
+        target_overrides = TARGETS[target]
+        seeds = range(42, 42 + (args.seeds if target in seeded else 1))
         for seed in seeds:
             log_dir = work / "stage1" / target / f"seed_{seed}"
             overrides = [

@@ -219,6 +219,30 @@ def test_teacher_is_not_part_of_the_trunk():
     model = make_model(target="ema")
     assert not any(key.startswith("teacher") for key in model.trunk_state_dict())
     assert make_model(target="detached").teacher is None
+    assert make_model(target="input").teacher is None
+
+
+def test_input_target_is_the_reference_and_only_the_trunk_learns(tiny_data_root):
+    model = make_model(target="input")
+    batch = make_batch(model, tiny_data_root)
+    inputs = batch["model_inputs"]
+    output = model(**inputs)[MASKED_LATENT_READOUT]
+    reference = output[:, 16:32]  # block 2 of 5: the target (D=16)
+    expected = model.masking.input_target(
+        input_unit_index=inputs["input_unit_index"],
+        input_values=inputs["input_values"],
+        input_timestamps=inputs["input_timestamps"],
+        input_mask=inputs["input_mask"],
+        latent_timestamps=inputs["latent_timestamps"],
+        num_latents_per_bin=model.num_latents_per_step,
+        num_units=model.unit_emb.weight.shape[0],
+    )
+    torch.testing.assert_close(reference, expected[inputs["latent_mask"]])
+    assert reference.abs().sum() > 0  # computed from the inputs alone, as above
+    spec = model.readout.readout_specs[MASKED_LATENT_READOUT]
+    spec.loss_fn(output, batch["target_values"][MASKED_LATENT_READOUT]).backward()
+    for module in (model.unit_emb, model.enc_atn, model.proc_layers, model.masking):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.parameters())
 
 
 @pytest.mark.parametrize("target, reaches_reference", [("detached", False), ("shared", True)])

@@ -52,6 +52,40 @@ def test_normalized_target_is_layer_normed_per_latent():
     torch.testing.assert_close(LatentMasking(dim=4).reference(latents), latents)
 
 
+def _input_target(masking: LatentMasking, values: list[float], **overrides) -> torch.Tensor:
+    """Tokens of units 1, 2, 1, 1 and a padding token, in two bins of two latents."""
+    tokens = dict(
+        input_unit_index=torch.tensor([[1, 2, 1, 1, 0]]),
+        input_values=torch.tensor(values).view(1, 5, 1),
+        input_timestamps=torch.tensor([[0.1, 0.2, 0.6, 0.15, 0.1]]),
+        input_mask=torch.tensor([[True, True, True, True, False]]),
+        latent_timestamps=torch.tensor([[0.125, 0.125, 0.625, 0.625]]),
+        num_latents_per_bin=2,
+        num_units=3,
+    )
+    return masking.input_target(**{**tokens, **overrides})
+
+
+def test_input_target_is_each_bins_activity_through_a_fixed_projection():
+    masking = LatentMasking(dim=4, target="input")
+    target = _input_target(masking, [2.0, 3.0, 1.0, 4.0, 50.0])
+    assert target.shape == (1, 4, 4) and not target.requires_grad
+    # the latents of a bin share their bin's target
+    torch.testing.assert_close(target[0, 0], target[0, 1])
+    torch.testing.assert_close(target[0, 2], target[0, 3])
+    # bin 0: units 1 (2.0, 4.0) and 2 (3.0), the padding token not counted; bin 1: unit 1
+    r = masking._unit_projection
+    assert r.shape == (3, 4)
+    torch.testing.assert_close(target[0, 0], (3.0 * r[1] + 3.0 * r[2]) / 2**0.5)
+    torch.testing.assert_close(target[0, 2], 1.0 * r[1])
+    # the units' vectors differ; the projection is fixed: a new module draws the same one
+    assert not torch.allclose(r[1], r[2])
+    again = _input_target(LatentMasking(dim=4, target="input"), [2.0, 3.0, 1.0, 4.0, 50.0])
+    torch.testing.assert_close(again, target)
+    # and it is linear in the activity
+    torch.testing.assert_close(_input_target(masking, [4.0, 6.0, 2.0, 8.0, 0.0]), 2 * target)
+
+
 def test_ema_decay_follows_a_cosine_from_start_to_end():
     masking = LatentMasking(
         dim=4, target="ema", ema_decay=0.9, ema_decay_end=1.0, ema_anneal_steps=10
@@ -69,7 +103,8 @@ def test_ema_decay_follows_a_cosine_from_start_to_end():
         (dict(kind="future"), "masking.kind must be 'causal' or 'random'; got 'future'"),
         (
             dict(target="teacher"),
-            r"masking.target must be one of \('detached', 'shared', 'ema'\); got 'teacher'",
+            r"masking.target must be one of \('detached', 'shared', 'ema', 'input'\); "
+            "got 'teacher'",
         ),
         (dict(ema_decay=1.5), r"masking.ema_decay must be in \[0, 1\]; got 1.5"),
         (dict(ema_anneal_steps=0), "masking.ema_anneal_steps must be >= 1; got 0"),

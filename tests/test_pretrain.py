@@ -90,7 +90,7 @@ def test_pretraining_learns_and_its_checkpoint_gives_the_trunk(tiny_data_root, t
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["detached", "ema"])
+@pytest.mark.parametrize("target", ["detached", "ema", "input"])
 def test_pretraining_runs_under_ddp_with_two_cpu_processes(tiny_data_root, tmp_path, target):
     result = pretrain(
         tiny_data_root, tmp_path / "run", "epochs=2", "gpus=2", f"model.masking.target={target}"

@@ -23,8 +23,8 @@ import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unp
 from poyocap_plugin._moved import moved_names
 from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
 from poyocap_plugin.models.checks import InputToken, check_arguments, check_frame_arguments
-from poyocap_plugin.models.ema_teacher import build_teacher, update_teacher
-from poyocap_plugin.models.readouts import build_readout_specs
+from poyocap_plugin.models.ema_teacher import build_teacher, step_teacher
+from poyocap_plugin.models.readouts import add_readout, build_readout_specs
 from poyocap_plugin.models.tokenizer import tokenize_window
 from poyocap_plugin.models.trunk import load_pretrained_trunk, trunk_state_dict
 from poyocap_plugin.nn.frame_decoder import SkipUNetFrameDecoder
@@ -208,7 +208,7 @@ class CAPOYO(nn.Module):
             self.load_pretrained_trunk(pretrained_trunk)
         self.teacher = None
         if masking is not None and masking.target == "ema":
-            # Frozen copies, updated by update_teacher (see models/ema_teacher.py).
+            # Frozen copies, updated by step_teacher (see models/ema_teacher.py).
             self.teacher = build_teacher(self)
             self.register_buffer("teacher_steps", torch.zeros((), dtype=torch.long))
 
@@ -270,13 +270,6 @@ class CAPOYO(nn.Module):
         )
         return self._process(self.proc_layers, encoded, latent_timestamp_emb)
 
-    @torch.no_grad()
-    def update_teacher(self) -> None:
-        """One EMA step of the teacher; see :mod:`poyocap_plugin.models.ema_teacher`."""
-        decay = self.masking.decay_at(int(self.teacher_steps))
-        update_teacher(self.teacher, self, decay=decay)
-        self.teacher_steps += 1
-
     def forward(
         self,
         *,
@@ -319,7 +312,7 @@ class CAPOYO(nn.Module):
         """
         self._check_vocabularies()
         if self.teacher is not None and self.training and torch.is_grad_enabled():
-            self.update_teacher()
+            step_teacher(self)
         inputs = self._embed_inputs(input_unit_index, input_values)
         input_timestamp_emb = self.rotary_emb(input_timestamps)
         latent_timestamp_emb = self.rotary_emb(latent_timestamps)
@@ -347,17 +340,10 @@ class CAPOYO(nn.Module):
         )
 
         if self.frame_decoder is not None:
-            frame_id = self.readout.readout_specs[MOVIE_READOUT].id
-            is_frame = output_decoder_index == frame_id
+            is_frame = output_decoder_index == self.readout.readout_specs[MOVIE_READOUT].id
             # flattened: torch_brain's stitcher pools only 1-D and 2-D values
             frames = self.frame_decoder(queries[is_frame]).flatten(1)
-            if unpack_output:
-                sample_of_frame = torch.where(is_frame)[0]
-                for i, sample_output in enumerate(output):
-                    if bool((sample_of_frame == i).any()):
-                        sample_output[MOVIE_READOUT] = frames[sample_of_frame == i]
-            elif len(frames):
-                output[MOVIE_READOUT] = frames
+            add_readout(output, MOVIE_READOUT, frames, sample_index=torch.where(is_frame)[0])
 
         if self.masking is not None:
             if latent_mask is None:
@@ -374,6 +360,16 @@ class CAPOYO(nn.Module):
                     target = self._process(
                         self.teacher.proc_layers, teacher_encoded, latent_timestamp_emb
                     )
+            elif self.masking.target == "input":
+                target = self.masking.input_target(
+                    input_unit_index=input_unit_index,
+                    input_values=input_values,
+                    input_timestamps=input_timestamps,
+                    input_mask=input_mask,
+                    latent_timestamps=latent_timestamps,
+                    num_latents_per_bin=self.num_latents_per_step,
+                    num_units=self.unit_emb.weight.shape[0],
+                )
             pairs = pack_masked_latents(  # (B, N_mask, 5D): the blocks of MASKED_LATENT_BLOCKS
                 reconstructed,
                 self.masking.reference(target),
@@ -383,11 +379,13 @@ class CAPOYO(nn.Module):
                 num_latents_per_bin=self.num_latents_per_step,
                 recording=output_session_index[:, 0],
             )
-            if unpack_output:
-                for sample_output, sample_pairs in zip(output, pairs, strict=True):
-                    sample_output[MASKED_LATENT_READOUT] = sample_pairs
-            else:
-                output[MASKED_LATENT_READOUT] = pairs.flatten(0, 1)
+            sample_index = torch.arange(len(pairs), device=pairs.device)
+            add_readout(
+                output,
+                MASKED_LATENT_READOUT,
+                pairs.flatten(0, 1),
+                sample_index=sample_index.repeat_interleave(pairs.shape[1]),
+            )
         return output
 
     def tokenize(self, data: Data) -> dict:

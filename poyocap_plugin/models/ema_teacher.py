@@ -14,7 +14,7 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["TEACHER_MODULES", "build_teacher", "update_teacher"]
+__all__ = ["TEACHER_MODULES", "build_teacher", "step_teacher", "update_teacher"]
 
 TEACHER_MODULES = ("enc_atn", "enc_ffn", "proc_layers")
 """The modules of the model of which an EMA teacher (``masking.target="ema"``) keeps a copy."""
@@ -45,3 +45,11 @@ def update_teacher(teacher: nn.ModuleDict, online: nn.Module, *, decay: float) -
             module.parameters(), getattr(online, name).parameters(), strict=True
         ):
             target.lerp_(source, 1.0 - decay)
+
+
+@torch.no_grad()
+def step_teacher(model: nn.Module) -> None:
+    """One EMA step of ``model.teacher`` at the decay of its step count, then count it."""
+    decay = model.masking.decay_at(int(model.teacher_steps))
+    update_teacher(model.teacher, model, decay=decay)
+    model.teacher_steps += 1

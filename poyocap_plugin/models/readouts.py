@@ -1,9 +1,11 @@
-"""The specs of CAPOYO's supervised readouts: each with its loss, weighted and sized."""
+"""CAPOYO's readouts: the specs of the supervised ones (each with its loss, weighted and
+sized), and how the headless ones (frames, masked latents) join the model's output."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 from torch import nn
 from torch_brain.registry import ModalitySpec
 
@@ -12,7 +14,7 @@ from poyocap_plugin.losses import CAPFrameLoss, ScaledLoss
 from poyocap_plugin.nn.frame_decoder import SkipUNetFrameDecoder
 from poyocap_plugin.nn.readout_heads import copy_spec
 
-__all__ = ["build_readout_specs"]
+__all__ = ["add_readout", "build_readout_specs"]
 
 
 def build_readout_specs(
@@ -55,3 +57,24 @@ def build_readout_specs(
     head_specs = {k: v for k, v in specs.items() if k != MOVIE_READOUT}
     headless_specs = {k: v for k, v in specs.items() if k == MOVIE_READOUT}
     return head_specs, headless_specs
+
+
+def add_readout(
+    output: dict | list[dict], name: str, values: torch.Tensor, *, sample_index: torch.Tensor
+) -> None:
+    """Put a headless readout's ``values`` (one row per query) into the model's output.
+
+    Args:
+        output: ``{readout: values}`` of the batch, or one such dict per sample
+            (``unpack_output``); a sample without queries of ``name`` gets no entry.
+        name: the readout.
+        values: :math:`(N_q, F)`, the batch's queries of ``name`` in order.
+        sample_index: the sample of each row, :math:`(N_q,)`.
+    """
+    if isinstance(output, list):
+        for i, sample_output in enumerate(output):
+            rows = sample_index == i
+            if bool(rows.any()):
+                sample_output[name] = values[rows]
+    elif len(values):
+        output[name] = values

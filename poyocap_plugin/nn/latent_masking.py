@@ -13,8 +13,9 @@ from torch import nn
 __all__ = ["LatentMasking", "pack_masked_latents", "trivial_predictions"]
 
 MaskKind = Literal["causal", "random"]
-MaskTarget = Literal["detached", "shared", "ema"]
-_TARGETS = ("detached", "shared", "ema")
+MaskTarget = Literal["detached", "shared", "ema", "input"]
+_TARGETS = ("detached", "shared", "ema", "input")
+_INPUT_PROJECTION_SEED = 20260  # the fixed random projection of the "input" target
 
 
 class LatentMasking(nn.Module):
@@ -50,7 +51,9 @@ class LatentMasking(nn.Module):
             network's processed latents with the gradient stopped (the paper's
             ``L1(Z_masked, Z)``); ``"shared"``: the same with the gradient flowing, as the
             released code; ``"ema"``: the processed latents of a momentum teacher, an
-            exponential moving average of the encoder and processor (BYOL, data2vec).
+            exponential moving average of the encoder and processor (BYOL, data2vec);
+            ``"input"``: the input itself, not a latent: a fixed random projection of the
+            latent's time bin's dF/F (see :meth:`input_target`), which no weight can move.
         normalize_target: layer-normalise each target latent over its :math:`D` features
             (no affine), as data2vec does: a target of constant scale that cannot shrink.
         ema_decay: the teacher's decay at the first optimiser step (``target="ema"``).
@@ -97,6 +100,9 @@ class LatentMasking(nn.Module):
         self.mask_token = nn.Parameter(torch.empty(dim))
         nn.init.trunc_normal_(self.mask_token, 0.0, 0.02)
         self._rng: np.random.Generator | None = None
+        # the "input" target's (vocabulary size, D) table: drawn when first used, not a
+        # buffer, so that checkpoints and DDP's buffer broadcast never see it
+        self._unit_projection: torch.Tensor | None = None
 
     def num_masked(self, *, num_bins: int, num_latents_per_bin: int) -> int:
         """Number of masked latents per window, the same for every window.
@@ -164,6 +170,59 @@ class LatentMasking(nn.Module):
         if self.normalize_target:
             latents = F.layer_norm(latents, latents.shape[-1:])
         return latents
+
+    def input_target(
+        self,
+        *,
+        input_unit_index: torch.Tensor,
+        input_values: torch.Tensor,
+        input_timestamps: torch.Tensor,
+        input_mask: torch.Tensor | None,
+        latent_timestamps: torch.Tensor,
+        num_latents_per_bin: int,
+        num_units: int,
+    ) -> torch.Tensor:
+        r"""The ``"input"`` target: each time bin's activity through a fixed random projection.
+
+        Every unit has a fixed random vector :math:`r_u \sim N(0, I_D)`, drawn from a fixed
+        seed for the whole unit vocabulary (the same on every DDP rank and after a resume;
+        not saved). The target of the latents of a time bin is
+        :math:`\sum_u \bar v_u r_u / \sqrt{U}` over the :math:`U` units with tokens in the
+        bin (the tokens nearest the bin's time), :math:`\bar v_u` the mean value of unit
+        :math:`u`'s tokens there: of the scale of one unit's z-scored dF/F in each feature.
+        Predicting it for the masked (future) bins asks the trunk for those bins'
+        population activity, whose predictable part is what the stimulus drives; no trunk
+        weight can shrink or move it.
+
+        Args:
+            input_unit_index, input_values, input_timestamps, input_mask: the input tokens,
+                as in :meth:`CAPOYO.forward`.
+            latent_timestamps: the latents' times, :math:`(B, N_{latent})`, bin-major: the
+                ``num_latents_per_bin`` latents of a bin share one time.
+            num_latents_per_bin: latents per time bin.
+            num_units: the unit vocabulary's size.
+
+        Returns:
+            :math:`(B, N_{latent}, D)`, without gradient.
+        """
+        values = input_values.detach().reshape(input_unit_index.shape)
+        table = self._unit_projection
+        if table is None or len(table) != num_units or table.device != values.device:
+            generator = torch.Generator().manual_seed(_INPUT_PROJECTION_SEED)
+            table = torch.randn(num_units, self.dim, generator=generator).to(values.device)
+            self._unit_projection = table
+        real = torch.ones_like(values) if input_mask is None else input_mask.to(values.dtype)
+        bin_times = latent_timestamps[:, ::num_latents_per_bin]  # (B, N_bin)
+        bins = (input_timestamps.unsqueeze(-1) - bin_times.unsqueeze(1)).abs().argmin(-1)
+        # each unit's sum and token count per bin, (B, N_bin, num_units)
+        cell = bins * num_units + input_unit_index
+        size = (len(values), bin_times.shape[1] * num_units)
+        sums = values.new_zeros(size).scatter_add_(1, cell, values * real)
+        counts = values.new_zeros(size).scatter_add_(1, cell, real)
+        unit_means = (sums / counts.clamp(min=1.0)).view(*bin_times.shape, num_units)
+        units_present = (counts > 0).view(*bin_times.shape, num_units).sum(-1, keepdim=True)
+        per_bin = unit_means @ table.to(values.dtype) / units_present.clamp(min=1).sqrt()
+        return per_bin.repeat_interleave(num_latents_per_bin, dim=1)
 
     def decay_at(self, step: int) -> float:
         """The teacher's EMA decay after ``step`` optimiser steps (cosine schedule)."""

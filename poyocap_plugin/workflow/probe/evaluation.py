@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,8 @@ from poyocap_plugin.workflow.probe.features import (
     check_capoyo,
     drifting_grating_spec,
     load_trunks,
-    split_features,
     torch_device,
+    trial_features,
 )
 from poyocap_plugin.workflow.probe.pooling import Pooling, check_pooling
 from poyocap_plugin.workflow.probe.result import (
@@ -26,8 +25,6 @@ from poyocap_plugin.workflow.probe.result import (
 )
 
 __all__ = ["probe_checkpoint"]
-
-logger = logging.getLogger(__name__)
 
 
 def probe_checkpoint(
@@ -78,7 +75,6 @@ def probe_checkpoint(
             :data:`~.pooling.POOLINGS`, or ``device`` is not a device available here.
     """
     from omegaconf import OmegaConf
-    from torch_brain.data import Dataset
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -100,35 +96,9 @@ def probe_checkpoint(
     device = torch_device(device)
 
     models = load_trunks(run, seed=seed, device=device)
-    window_s = float(models["pretrained"].sequence_length)
-    transforms = run.eval_transforms()
-
-    splits: dict[str, dict[str, SplitFeatures]] = {}
-    for split in ("train", "test"):
-        dataset = Dataset(root=str(root), config=config.dataset, split=split)
-        # the windows are chosen inside this split's sampling intervals (see split_features)
-        dataset.disable_data_leakage_check()
-        sampling_intervals = dataset.get_sampling_intervals()
-        splits[split] = {
-            recording: split_features(
-                dataset,
-                recording,
-                sampling_intervals[recording],
-                models,
-                transforms=transforms,
-                window_s=window_s,
-                batch_size=batch_size,
-                device=device,
-                pooling=pooling,
-            )
-            for recording in sorted(sampling_intervals)
-        }
-        logger.info(
-            "%s: %d trials in %d recordings",
-            split,
-            sum(len(f.labels) for f in splits[split].values()),
-            len(splits[split]),
-        )
+    splits = trial_features(
+        run, models, root=root, pooling=pooling, batch_size=batch_size, device=device
+    )
     train, test = splits["train"], splits["test"]
 
     per_recording = {}
@@ -173,7 +143,7 @@ def probe_checkpoint(
         checkpoint=run.path,
         data_root=root,
         seed=int(seed),
-        window_s=window_s,
+        window_s=float(models["pretrained"].sequence_length),
         pooling=pooling,
         n_classes=drifting_grating_spec().dim,
         pooled=pooled,

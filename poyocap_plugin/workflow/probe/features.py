@@ -9,8 +9,10 @@ architecture at random initialisation, and the trial's mean dF/F per neuron afte
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +29,10 @@ __all__ = [
     "load_trunks",
     "split_features",
     "torch_device",
+    "trial_features",
 ]
+
+logger = logging.getLogger(__name__)
 
 _CAPOYO_TARGET = "poyocap_plugin.models.CAPOYO"
 # the inputs of CAPOYO.encode, taken from what CAPOYO.tokenize returns
@@ -46,6 +51,7 @@ class SplitFeatures:
     """One split's trials of one recording: labels, raw features, trunk features.
 
     Attributes:
+        starts: Start time (s) of each trial's window, :math:`(N_{trials},)`.
         labels: Direction class per trial, :math:`(N_{trials},)` (int64).
         unit_ids: The neurons the model sees, :math:`(N_{units},)`.
         features: Per feature set, :math:`(N_{trials}, F)`: ``F = D`` or
@@ -53,6 +59,7 @@ class SplitFeatures:
             ``"raw_df_over_f"``.
     """
 
+    starts: np.ndarray
     labels: np.ndarray
     unit_ids: np.ndarray
     features: dict[str, np.ndarray]
@@ -245,4 +252,59 @@ def split_features(
                 trunk[name].append(pool_latents(latents, pooling).float().cpu().numpy())
     features = {name: np.concatenate(chunks) for name, chunks in trunk.items()}
     features["raw_df_over_f"] = np.stack(raw)
-    return SplitFeatures(labels=labels, unit_ids=unit_ids, features=features)
+    return SplitFeatures(starts=starts, labels=labels, unit_ids=unit_ids, features=features)
+
+
+def trial_features(
+    run: TrainCheckpoint,
+    models: Mapping[str, torch.nn.Module],
+    *,
+    root: Path,
+    pooling: Pooling,
+    batch_size: int,
+    device: torch.device,
+) -> dict[str, dict[str, SplitFeatures]]:
+    """The features of every recording's drifting-grating trials, in the training and test
+    splits of the run's dataset config (see :func:`split_features`).
+
+    Args:
+        run: The checkpoint whose dataset config, splits and ``eval_transforms`` are used.
+        models: The trunks, by feature-set name; ``"pretrained"`` also tokenizes and gives
+            the window length (its ``sequence_length``).
+        root: The processed-data root.
+        pooling, batch_size, device: as in :func:`split_features`.
+
+    Returns:
+        ``{split: {recording: features}}`` for the splits ``"train"`` and ``"test"``.
+    """
+    from torch_brain.data import Dataset
+
+    window_s = float(models["pretrained"].sequence_length)
+    transforms = run.eval_transforms()
+    splits: dict[str, dict[str, SplitFeatures]] = {}
+    for split in ("train", "test"):
+        dataset = Dataset(root=str(root), config=run.config.dataset, split=split)
+        # the windows are chosen inside this split's sampling intervals (see split_features)
+        dataset.disable_data_leakage_check()
+        sampling_intervals = dataset.get_sampling_intervals()
+        splits[split] = {
+            recording: split_features(
+                dataset,
+                recording,
+                sampling_intervals[recording],
+                models,
+                transforms=transforms,
+                window_s=window_s,
+                batch_size=batch_size,
+                device=device,
+                pooling=pooling,
+            )
+            for recording in sorted(sampling_intervals)
+        }
+        logger.info(
+            "%s: %d trials in %d recordings",
+            split,
+            sum(len(f.labels) for f in splits[split].values()),
+            len(splits[split]),
+        )
+    return splits
