@@ -8,14 +8,16 @@ demo's simulated brainset (``SimulationSettings()``, prepared with ``brainsets p
    readout (``poyocap_finetune_dg`` from scratch, the finetuning sessions). Beside them, on
    the same test trials: chance and a logistic regression on each trial's mean dF/F.
 2. **Stage 1** (``poyocap_pretrain``) for each target option (``detached``, ``ema``,
-   ``normalized``: detached and layer-normalised): per epoch, the validation R^2 of the
-   masked-latent reconstruction beside the window-mean and copy-forward predictors' R^2,
-   the targets' effective rank, and the training loss.
+   ``normalized``: detached and layer-normalised, ``input``: the masked bins' activity through
+   a fixed random projection): per epoch, the validation R^2 of the masked-latent
+   reconstruction beside the window-mean, copy-forward and position-mean predictors' R^2, the
+   targets' effective rank, and the training loss.
 3. **Probe** (``poyocap probe``) of every stage-1 run, once per pooling of the trunk's
    latents (``--pooling mean``: key ``probe``; ``--pooling latents``: key
    ``probe_latents``): the pretrained trunk's test accuracy minus that of the same
-   architecture at random initialisation; with ``--seeds N`` the default target runs N
-   seeds and each pooling's difference gets its mean and 95 % CI (Student t).
+   architecture at random initialisation. ``--targets`` picks the targets; those in
+   ``--seeded-targets`` run ``--seeds N`` seeds (the others one), and each target's
+   difference gets its mean and 95 % CI (Student t) per pooling.
 
 Results go to ``<out>/learning_control.json`` and ``<out>/learning_stage1.json``; runs and
 data stay under ``<out>/work`` (a rerun reuses finished runs). Run from the repository root

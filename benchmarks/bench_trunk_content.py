@@ -158,11 +158,17 @@ def _summary(runs: dict[str, dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
+    parser.add_argument(
+        "--targets", default=None, help="Comma-separated targets to read (default: every one)."
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     stage1 = (args.out / "work" / "stage1").resolve()
     result: dict = {"chance": {"direction": 1 / 8, "temporal_frequency": 1 / 5}, "targets": {}}
+    wanted = None if args.targets is None else set(args.targets.split(","))
     for target_dir in sorted(p for p in stage1.iterdir() if p.is_dir()):
+        if wanted is not None and target_dir.name not in wanted:
+            continue
         runs = {}
         for run_dir in sorted(target_dir.glob("seed_*")):
             if (run_dir / "done").is_file():
@@ -170,8 +176,11 @@ def main() -> None:
                 runs[run_dir.name] = trunk_content(checkpoint)
                 print(f"{target_dir.name}/{run_dir.name}", flush=True)
         result["targets"][target_dir.name] = {"runs": runs, **_summary(runs)}
-    (args.out / "trunk_content.json").write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out / 'trunk_content.json'}")
+    name = (
+        "trunk_content.json" if wanted is None else f"trunk_content_{'_'.join(sorted(wanted))}.json"
+    )
+    (args.out / name).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out / name}")
 
 
 if __name__ == "__main__":

@@ -1,35 +1,141 @@
-"""The curriculum report: its metrics table and training-curve figure."""
+"""The curriculum report: its table, first paragraph and summary.json, and the curves."""
 
 import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
+from scipy import stats
 
-from poyocap_plugin.workflow.report import metrics_table, plot_training_curves
+from poyocap_plugin.workflow import report
+from poyocap_plugin.workflow.baselines import Baseline
+from poyocap_plugin.workflow.render import plot_training_curves
+from poyocap_plugin.workflow.report import (
+    CurriculumSummary,
+    answer,
+    results_table,
+    write_curriculum_report,
+    write_summary,
+)
+from poyocap_plugin.workflow.runs import StageResult
+
+BASELINES = (
+    Baseline("mean_frame", 0.171),
+    Baseline("ridge", 0.221),
+    Baseline("chance", 0.125),
+    Baseline("logistic", 0.65),
+)
+CAP_SSIM, SCRATCH_SSIM = (0.60, 0.62, 0.65), (0.50, 0.55, 0.58)
+CAP_DG, SCRATCH_DG = (0.30, 0.20, 0.40), (0.25, 0.30, 0.30)
 
 
-class TestMetricsTable:
-    def test_cap_and_scratch_side_by_side_with_the_paper(self):
-        table = metrics_table(
-            {"movie_ssim": 0.6, "dg_accuracy": 0.25},
-            {"movie_ssim": 0.5, "dg_accuracy": 0.2},
-            simulated=False,
-        )
-        lines = table.splitlines()
-        assert lines[0].startswith("| metric | POYO-CAP | from scratch | CAP vs scratch |")
-        assert "real Allen data, 3 seeds" in lines[0]
-        assert lines[2] == "| movie SSIM (test) | 0.600 | 0.500 | +20.0 % | 0.593 | 0.528 |"
-        assert lines[3] == "| DG accuracy (test) | 0.250 | 0.200 | +25.0 % | 0.555 | 0.492 |"
+def summary_of(seeds) -> CurriculumSummary:
+    return CurriculumSummary(
+        metrics={
+            "poyocap": {
+                s: {"movie_ssim": CAP_SSIM[i], "dg_accuracy": CAP_DG[i]}
+                for i, s in enumerate(seeds)
+            },
+            "poyocap_no_pretraining": {
+                s: {"movie_ssim": SCRATCH_SSIM[i], "dg_accuracy": SCRATCH_DG[i]}
+                for i, s in enumerate(seeds)
+            },
+        },
+        baselines=BASELINES,
+    )
 
-    def test_missing_or_non_finite_values_show_as_na(self):
-        lines = metrics_table(
-            {"movie_ssim": float("nan"), "dg_accuracy": None},
-            {"movie_ssim": 0.5, "dg_accuracy": None},
-            simulated=True,
-        ).splitlines()
-        assert "paper POYO-CAP (real Allen data, not this dataset)" in lines[0]
-        assert lines[2] == "| movie SSIM (test) | n/a | 0.500 | n/a | 0.593 | 0.528 |"
-        assert lines[3] == "| DG accuracy (test) | n/a | n/a | n/a | 0.555 | 0.492 |"
+
+def table_cells(table: str) -> dict[str, list[str]]:
+    rows = [line.strip("|").split("|") for line in table.splitlines()[2:]]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+class TestOneSeed:
+    summary = summary_of([42])
+
+    def test_table_shows_values_and_baselines_without_a_gain(self):
+        table = results_table(self.summary, simulated=True)
+        assert table.splitlines()[0] == "| | movie SSIM (test) | DG accuracy (test) |"
+        assert table_cells(table) == {
+            "POYO-CAP": ["0.600", "0.300"],
+            "from scratch": ["0.500", "0.250"],
+            "mean frame (training split)": ["0.171", "—"],
+            "ridge regression on the 2-photon frame's dF/F": ["0.221", "—"],
+            "chance": ["—", "0.125"],
+            "logistic regression on each trial's mean dF/F": ["—", "0.650"],
+            "paper POYO-CAP (real Allen data, not this dataset)": ["0.593", "0.555"],
+            "paper From scratch (real Allen data, not this dataset)": ["0.528", "0.492"],
+        }
+        assert "%" not in table
+
+    def test_first_paragraph_says_one_seed_cannot_tell(self):
+        text = answer(self.summary)
+        assert text.startswith("**Did the curriculum help here, and how sure are we?** Seed 42")
+        assert "cannot tell" in text and "no gain is claimed" in text and "%" not in text
+
+    def test_summary_json_has_no_comparison(self, tmp_path):
+        saved = json.loads(write_summary(self.summary, tmp_path / "summary.json").read_text())
+        assert saved["comparisons"] == []
+        assert saved["metrics"][0] == {
+            "arm": "poyocap",
+            "seed": 42,
+            "stage": "finetune_movie",
+            "metric": "movie_ssim",
+            "value": 0.6,
+        }
+        assert len(saved["metrics"]) == 4
+
+
+class TestThreeSeeds:
+    summary = summary_of([0, 1, 2])
+
+    def test_table_shows_mean_ci_and_the_paired_difference(self):
+        cells = table_cells(results_table(self.summary, simulated=False))
+        ssim_p = stats.ttest_rel(CAP_SSIM, SCRATCH_SSIM).pvalue
+        dg_p = stats.ttest_rel(CAP_DG, SCRATCH_DG).pvalue
+        assert ssim_p < 0.05 <= dg_p
+        assert cells["POYO-CAP"] == ["0.623 ± 0.063", "0.300 ± 0.248"]
+        assert cells["POYO-CAP − from scratch (paired, 3 seeds)"] == [
+            f"+0.080 ± 0.043, p = {ssim_p:.3f}",
+            f"+0.017 ± 0.259, p = {dg_p:.3f}, not significant",
+        ]
+        assert "paper POYO-CAP (real Allen data, 3 seeds)" in cells
+
+    def test_first_paragraph_answers_from_the_comparison(self):
+        text = answer(self.summary)
+        assert "on movie SSIM (test), helped: POYO-CAP − from scratch = +0.080" in text
+        assert "on DG accuracy (test), no significant difference" in text
+
+    def test_summary_json_matches_the_table(self, tmp_path):
+        saved = json.loads(write_summary(self.summary, tmp_path / "summary.json").read_text())
+        cells = table_cells(results_table(self.summary, simulated=True))
+        titles = {
+            "mean_frame": "mean frame (training split)",
+            "ridge": "ridge regression on the 2-photon frame's dF/F",
+            "chance": "chance",
+            "logistic": "logistic regression on each trial's mean dF/F",
+        }
+        column = {"movie_ssim": 0, "dg_accuracy": 1}
+        for baseline in saved["baselines"]:
+            shown = cells[titles[baseline["name"]]][column[baseline["metric"]]]
+            assert shown == f"{baseline['value']:.3f}"
+        for arm, title in (("poyocap", "POYO-CAP"), ("poyocap_no_pretraining", "from scratch")):
+            for metric, index in column.items():
+                values = [
+                    m["value"] for m in saved["metrics"] if (m["arm"], m["metric"]) == (arm, metric)
+                ]
+                assert cells[title][index].startswith(f"{sum(values) / len(values):.3f} ± ")
+        paired = cells["POYO-CAP − from scratch (paired, 3 seeds)"]
+        for comparison in saved["comparisons"]:
+            low, high = comparison["ci95"]
+            shown = paired[column[comparison["metric"]]]
+            assert (comparison["a"], comparison["b"]) == ("poyocap", "poyocap_no_pretraining")
+            assert shown.startswith(
+                f"{comparison['mean_difference']:+.3f} ± {(high - low) / 2:.3f}"
+            )
+            assert f"p = {comparison['p']:.3f}" in shown
 
 
 def _metrics_csv(path, n_steps: int, offset: float):
@@ -40,6 +146,98 @@ def _metrics_csv(path, n_steps: int, offset: float):
             writer.writerow({"step": step, "epoch": 0, "train_loss": offset + 1.0 / (step + 1)})
         writer.writerow({"step": n_steps - 1, "epoch": 0, "average_val_metric": 0.1 + offset})
     return path
+
+
+def _run(tmp_path, name, ssim, accuracy=None):
+    key = "allen_brain_observatory_calcium/1/natural_movie_one_image/MovieSSIM()/test"
+    dg_key = (
+        "allen_brain_observatory_calcium/1/drifting_gratings_orientation/MulticlassAccuracy()/test"
+    )
+    metrics = {key: ssim} if accuracy is None else {dg_key: accuracy}
+    csv_path = _metrics_csv(tmp_path / f"{name.replace('/', '_')}.csv", 3, 0.0)
+    return StageResult(
+        name, ("poyocap", "train"), Path("best.ckpt"), Path("last.ckpt"), csv_path, metrics, 1.0
+    )
+
+
+@pytest.fixture
+def light_report(monkeypatch, tmp_path):
+    """write_curriculum_report with its data-reading parts replaced by stand-ins."""
+    figure = tmp_path / "figure.png"
+    monkeypatch.setattr(report, "render_decoded_frames", lambda *a, **k: [figure])
+    monkeypatch.setattr(
+        report,
+        "predictability_report",
+        SimpleNamespace(
+            predictability_report=lambda root: None,
+            write_report=lambda table, out: {"figure": figure, "lines_csv": tmp_path / "l.csv"},
+        ),
+    )
+    monkeypatch.setattr(
+        report, "movie_baselines", lambda *a, **k: list(BASELINES[:2]), raising=False
+    )
+    monkeypatch.setattr(report, "dg_baselines", lambda *a, **k: list(BASELINES[2:]), raising=False)
+
+    def write(cap, scratch, seed=42):
+        return write_curriculum_report(
+            tmp_path / "report",
+            data_root=tmp_path,
+            simulated=True,
+            cap=cap,
+            baseline=scratch,
+            settings={"seed": seed},
+        )
+
+    return write
+
+
+def test_report_of_one_seed_states_no_gain(light_report, tmp_path):
+    """One seed: values only, never a relative gain such as "+1.3 %"."""
+    cap = {
+        "finetune_movie": _run(tmp_path, "poyocap/seed_42/finetune_movie", 0.174),
+        "finetune_dg": _run(tmp_path, "poyocap/seed_42/finetune_dg", None, 0.083),
+    }
+    scratch = {
+        "finetune_movie": _run(tmp_path, "scratch/seed_42/finetune_movie", 0.172),
+        "finetune_dg": _run(tmp_path, "scratch/seed_42/finetune_dg", None, 0.063),
+    }
+    text = light_report(cap, scratch).read_text()
+    assert "%" not in text.split("## Decoded frames")[0]
+    assert "cannot tell" in text.split("\n\n")[1]  # the first paragraph
+    assert "| POYO-CAP | 0.174 | 0.083 |" in text and "| from scratch | 0.172 | 0.063 |" in text
+    saved = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert saved["comparisons"] == [] and {b["name"] for b in saved["baselines"]} == {
+        "mean_frame",
+        "ridge",
+        "chance",
+        "logistic",
+    }
+
+
+def test_report_over_seeds_compares_paired_seeds(light_report, tmp_path):
+    cap = {
+        s: {"finetune_movie": _run(tmp_path, f"c/{s}", CAP_SSIM[i])}
+        for i, s in enumerate((0, 1, 2))
+    }
+    scratch = {
+        s: {"finetune_movie": _run(tmp_path, f"s/{s}", SCRATCH_SSIM[i])}
+        for i, s in enumerate((0, 1, 2))
+    }
+    text = light_report(cap, scratch).read_text()
+    assert "| POYO-CAP − from scratch (paired, 3 seeds) | +0.080 ± 0.043" in text
+    saved = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert [c["metric"] for c in saved["comparisons"]] == ["movie_ssim"]
+    assert saved["comparisons"][0]["p"] == pytest.approx(
+        stats.ttest_rel(CAP_SSIM, SCRATCH_SSIM).pvalue
+    )
+
+
+def test_a_seed_without_its_movie_run_is_named(light_report, tmp_path):
+    cap = {0: {"finetune_movie": _run(tmp_path, "c/0", 0.5)}, 1: {}}
+    with pytest.raises(
+        KeyError, match=r"POYO-CAP has no finetune_movie run to report \(seeds \[1\]\)"
+    ):
+        light_report(cap, {0: {"finetune_movie": _run(tmp_path, "s/0", 0.4)}})
 
 
 def test_training_curves_are_a_valid_png(tmp_path):

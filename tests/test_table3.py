@@ -1,7 +1,6 @@
-"""Table 3: the Student-t confidence interval and the Markdown table."""
+"""Table 3: mean ± 95 % CI per arm, paired differences from scratch, the Markdown table."""
 
 import json
-import math
 from pathlib import Path
 
 import pytest
@@ -12,43 +11,10 @@ from poyocap_plugin.workflow.runs import StageResult
 from poyocap_plugin.workflow.table3 import (
     Table3Row,
     format_table3,
-    mean_ci,
+    paired_with_scratch,
     run_table3,
     summarize_table3,
 )
-
-
-class TestMeanCI:
-    def test_three_seeds_match_the_t_interval(self):
-        """Half-width = t_{0.975, 2} * s / sqrt(3), with s the sample standard deviation."""
-        mean, half = mean_ci([0.5, 0.6, 0.7])
-        assert mean == pytest.approx(0.6)
-        assert half == pytest.approx(4.302652729911275 * 0.1 / math.sqrt(3))
-
-    def test_matches_scipy_interval(self):
-        values = [0.51, 0.55, 0.58, 0.49, 0.6]
-        mean, half = mean_ci(values, confidence=0.9)
-        low, high = stats.t.interval(0.9, len(values) - 1, loc=mean, scale=stats.sem(values))
-        assert (mean - half, mean + half) == pytest.approx((low, high))
-
-    def test_identical_values_give_zero_width(self):
-        assert mean_ci([0.3, 0.3]) == (pytest.approx(0.3), 0.0)
-
-    def test_one_value_has_no_interval(self):
-        mean, half = mean_ci([0.4])
-        assert mean == 0.4 and math.isnan(half)
-
-    @pytest.mark.parametrize(
-        ("values", "kwargs", "match"),
-        [
-            ([], {}, "at least one value"),
-            ([0.1, math.nan], {}, "finite values"),
-            ([0.1, 0.2], {"confidence": 1.0}, r"confidence must be in \(0, 1\), got 1.0"),
-        ],
-    )
-    def test_rejects_bad_input(self, values, kwargs, match):
-        with pytest.raises(ValueError, match=match):
-            mean_ci(values, **kwargs)
 
 
 class TestFormatTable3:
@@ -71,6 +37,33 @@ class TestFormatTable3:
     def test_unknown_arm_is_named(self):
         with pytest.raises(ValueError, match="arm 'poyocap_no_pretraining' has no row"):
             format_table3([Table3Row("poyocap_no_pretraining", (0.1,), ())], simulated=True)
+
+    def test_no_paired_table_without_a_from_scratch_row(self):
+        assert "Paired difference" not in format_table3(self.rows, simulated=False)
+        assert paired_with_scratch(self.rows) == {}
+
+    def test_every_arm_is_compared_with_from_scratch_over_the_same_seeds(self):
+        rows = [
+            Table3Row("poyocap", (0.60, 0.62, 0.65), (0.30, 0.20, 0.40)),
+            Table3Row("from_scratch", (0.50, 0.55, 0.58), (0.25, 0.30, 0.30)),
+            Table3Row("reverse_ssl", (0.45,), ()),
+        ]
+        comparisons = paired_with_scratch(rows)
+        assert comparisons["reverse_ssl"] == {"movie_ssim": None, "dg_accuracy": None}
+        ssim = comparisons["poyocap"]["movie_ssim"]
+        assert ssim.differences == pytest.approx((0.10, 0.07, 0.07))
+        assert ssim.p == pytest.approx(
+            stats.ttest_rel(rows[0].movie_ssim, rows[1].movie_ssim).pvalue
+        )
+        lines = format_table3(rows, simulated=True).splitlines()
+        assert lines[-2:] == [
+            f"| POYO-CAP | {ssim} | {comparisons['poyocap']['dg_accuracy']} |",
+            "| Reverse SSL | n/a | n/a |",
+        ]
+        assert str(comparisons["poyocap"]["dg_accuracy"]).endswith("not significant")
+        record = summarize_table3(rows)["poyocap"]["movie_ssim"]["minus_from_scratch"]
+        assert record["mean_difference"] == pytest.approx(0.08)
+        assert record["p"] == pytest.approx(ssim.p)
 
     def test_summary_holds_values_interval_and_paper(self):
         summary = summarize_table3(self.rows)

@@ -1,8 +1,11 @@
-"""Pictures of what a stage-2 model decodes: true and decoded movie frames side by side."""
+"""Pictures of the runs: decoded movie frames beside the true ones, and training curves."""
 
 from __future__ import annotations
 
+import csv
+import functools
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -12,8 +15,10 @@ import torch
 from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.frame_layout import unflatten_frames
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
+from poyocap_plugin.workflow.files import write_atomically
+from poyocap_plugin.workflow.stages import STAGES
 
-__all__ = ["Split", "render_decoded_frames"]
+__all__ = ["Split", "plot_training_curves", "render_decoded_frames"]
 
 Split = Literal["train", "valid", "test"]
 """The brainset splits (each session's ``<split>_domain``)."""
@@ -114,8 +119,64 @@ def render_decoded_frames(
         figure.suptitle(f"{recording_id} ({split})", fontsize=9)
         figure.tight_layout()
         path = out_dir / f"{recording_id.split('/')[-1]}.png"
-        figure.savefig(path, dpi=100)
+        write_atomically(path, functools.partial(figure.savefig, format="png", dpi=100))
         plt.close(figure)
         written.append(path)
         logger.info("Wrote %s", path)
     return written
+
+
+def _read_columns(metrics_csv: Path, keys: tuple[str, ...]) -> dict[str, list[tuple[float, float]]]:
+    """(step, value) pairs of each of ``keys`` from a Lightning ``metrics.csv``."""
+    series: dict[str, list[tuple[float, float]]] = {k: [] for k in keys}
+    with Path(metrics_csv).open(newline="") as f:
+        for row in csv.DictReader(f):
+            for key in keys:
+                if row.get(key) not in (None, ""):
+                    series[key].append((float(row["step"]), float(row[key])))
+    return series
+
+
+def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> Path:
+    """Plot training loss and validation metric per stage, one line per arm; write a PNG.
+
+    Args:
+        runs: ``{arm label: {stage: metrics.csv}}``; stages are ``pretrain``,
+            ``finetune_movie``, ``finetune_dg``.
+        path: The PNG to write.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: If ``runs`` holds no stage.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    stages = [s for s in STAGES if any(s in stages for stages in runs.values())]
+    if not stages:
+        raise ValueError(f"no run to plot: {runs!r}")
+    figure = Figure(figsize=(4.2 * len(stages), 6.0))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(2, len(stages), squeeze=False)
+    for column, stage in enumerate(stages):
+        for label, stage_runs in runs.items():
+            if stage not in stage_runs:
+                continue
+            series = _read_columns(stage_runs[stage], ("train_loss", "average_val_metric"))
+            for row, key in enumerate(("train_loss", "average_val_metric")):
+                if series[key]:
+                    steps, values = zip(*series[key], strict=True)
+                    axes[row, column].plot(
+                        steps, values, marker="o" if row else None, markersize=3, label=label
+                    )
+        axes[0, column].set_title(STAGES[stage].title, fontsize=9)
+        axes[0, column].set_ylabel("training loss")
+        axes[1, column].set_ylabel("validation metric")
+        axes[1, column].set_xlabel("step")
+        for row in range(2):
+            axes[row, column].legend(fontsize=7)
+    figure.tight_layout()
+    write_atomically(path, functools.partial(figure.savefig, format="png", dpi=100))
+    return path

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,54 +26,18 @@ from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.runs import arm_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
-from poyocap_plugin.workflow.stages import ARMS, TABLE3_ARMS
+from poyocap_plugin.workflow.stages import ARMS, METRICS, TABLE3_ARMS
+from poyocap_plugin.workflow.statistics import PairedComparison, mean_ci95, paired
 
 __all__ = [
     "Table3Row",
     "format_table3",
-    "mean_ci",
+    "paired_with_scratch",
     "run_table3",
     "summarize_table3",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def mean_ci(values: Sequence[float], *, confidence: float = 0.95) -> tuple[float, float]:
-    """Mean and half-width of the two-sided Student-t confidence interval.
-
-    The half-width is ``t_{(1+confidence)/2, n-1} * s / sqrt(n)``, ``s`` the sample standard
-    deviation (``ddof=1``). With one value the half-width is NaN (no spread to estimate).
-
-    Example::
-
-        >>> mean, half = mean_ci([0.5, 0.6, 0.7])
-        >>> round(mean, 3), round(half, 3)
-        (0.6, 0.248)
-
-    Args:
-        values: The per-seed values; finite.
-        confidence: The coverage, in (0, 1).
-
-    Raises:
-        ValueError: If ``values`` is empty or holds a non-finite value, or ``confidence``
-            is outside (0, 1).
-    """
-    from scipy import stats
-
-    values = [float(v) for v in values]
-    if not values:
-        raise ValueError("mean_ci needs at least one value, got none")
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f"mean_ci needs finite values, got {values!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    n = len(values)
-    mean = sum(values) / n
-    if n == 1:
-        return mean, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, float(stats.t.ppf((1.0 + confidence) / 2.0, n - 1)) * sd / math.sqrt(n)
 
 
 @dataclass(frozen=True)
@@ -92,11 +55,38 @@ class Table3Row:
     dg_accuracy: tuple[float, ...]
 
 
+#: the arm every other arm is compared with
+_REFERENCE_ARM = "from_scratch"
+
+
 def _cell(values: Sequence[float]) -> str:
-    if not values:
-        return "n/a"
-    mean, half = mean_ci(values)
-    return f"{mean:.3f}" if math.isnan(half) else f"{mean:.3f} ± {half:.3f}"
+    return str(mean_ci95(values)) if values else "n/a"
+
+
+def paired_with_scratch(
+    rows: Sequence[Table3Row],
+) -> dict[str, dict[str, PairedComparison | None]]:
+    """Every other arm minus from scratch, per metric, paired by seed.
+
+    Returns:
+        ``{arm: {metric: comparison}}``, a comparison None where either arm lacks the
+        metric or has fewer than two seeds; empty without a from-scratch row.
+    """
+    reference = next((r for r in rows if r.arm == _REFERENCE_ARM), None)
+    if reference is None:
+        return {}
+    comparisons: dict[str, dict[str, PairedComparison | None]] = {}
+    for row in rows:
+        if row.arm == _REFERENCE_ARM:
+            continue
+        comparisons[row.arm] = {}
+        for metric in METRICS:
+            a, b = getattr(row, metric), getattr(reference, metric)
+            usable = len(a) == len(b) >= 2
+            comparisons[row.arm][metric] = (
+                paired(a, b, a=row.arm, b=_REFERENCE_ARM) if usable else None
+            )
+    return comparisons
 
 
 def format_table3(rows: Sequence[Table3Row], *, simulated: bool) -> str:
@@ -133,26 +123,46 @@ def format_table3(rows: Sequence[Table3Row], *, simulated: bool) -> str:
             f"| {ARMS[row.arm].title} | {_cell(row.movie_ssim)} | {paper_ssim:.3f} | "
             f"{_cell(row.dg_accuracy)} | {paper_dg:.3f} |"
         )
+    comparisons = paired_with_scratch(rows)
+    if any(c is not None for by_metric in comparisons.values() for c in by_metric.values()):
+        lines += [
+            "",
+            f"Paired difference from {ARMS[_REFERENCE_ARM].title} over the same seeds: mean "
+            '± 95 % CI, paired t-test p ("not significant" where p >= 0.05).',
+            "",
+            "| arm | " + " | ".join(f"{label} − from scratch" for label in METRICS.values()) + " |",
+            "|---" * (len(METRICS) + 1) + "|",
+        ]
+        for arm, by_metric in comparisons.items():
+            cells = ["n/a" if c is None else str(c) for c in by_metric.values()]
+            lines.append(f"| {ARMS[arm].title} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def summarize_table3(rows: Sequence[Table3Row]) -> dict[str, dict[str, object]]:
-    """Per arm: the per-seed values, mean and CI half-width of both metrics, and the paper's."""
+    """Per arm and metric: the per-seed values, mean, CI half-width and the paper's mean, and
+    (with two seeds or more) the paired difference from from scratch, its CI and p."""
     summary: dict[str, dict[str, object]] = {}
+    comparisons = paired_with_scratch(rows)
     for row in rows:
-        paper_ssim, paper_dg = ARMS[row.arm].paper
         entry: dict[str, object] = {"label": ARMS[row.arm].title}
-        for key, values, paper in (
-            ("movie_ssim", row.movie_ssim, paper_ssim),
-            ("dg_accuracy", row.dg_accuracy, paper_dg),
-        ):
-            mean, half = mean_ci(values) if values else (math.nan, math.nan)
-            entry[key] = {
+        for key, paper in zip(METRICS, ARMS[row.arm].paper, strict=True):
+            values = getattr(row, key)
+            stats = mean_ci95(values) if values else None
+            record: dict[str, object] = {
                 "values": list(values),
-                "mean": None if math.isnan(mean) else mean,
-                "ci95_half_width": None if math.isnan(half) else half,
+                "mean": None if stats is None else stats.mean,
+                "ci95_half_width": None if stats is None else stats.half_width,
                 "paper": paper,
             }
+            comparison = comparisons.get(row.arm, {}).get(key)
+            if comparison is not None:
+                record["minus_from_scratch"] = {
+                    "mean_difference": comparison.mean_difference.mean,
+                    "ci95": list(comparison.mean_difference.ci95),
+                    "p": comparison.p,
+                }
+            entry[key] = record
         summary[row.arm] = entry
     return summary
 
