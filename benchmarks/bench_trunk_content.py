@@ -159,7 +159,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"))
     parser.add_argument(
-        "--targets", default=None, help="Comma-separated targets to read (default: every one)."
+        "--targets",
+        default=None,
+        help="Comma-separated targets to read (default: every one); their entries replace "
+        "those of an existing trunk_content.json, the others stay.",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -176,11 +179,11 @@ def main() -> None:
                 runs[run_dir.name] = trunk_content(checkpoint)
                 print(f"{target_dir.name}/{run_dir.name}", flush=True)
         result["targets"][target_dir.name] = {"runs": runs, **_summary(runs)}
-    name = (
-        "trunk_content.json" if wanted is None else f"trunk_content_{'_'.join(sorted(wanted))}.json"
-    )
-    (args.out / name).write_text(json.dumps(result, indent=2))
-    print(f"wrote {args.out / name}")
+    path = args.out / "trunk_content.json"
+    if wanted is not None and path.is_file():  # keep the other targets' earlier entries
+        result["targets"] = json.loads(path.read_text())["targets"] | result["targets"]
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ class CAPOYO(nn.Module):
        blocks refines them.
     3. With ``masking``, the encoded latents are also passed through the *same* processor
        with some of them replaced by a learned mask token; the masked-latent readout
-       compares that path's outputs with the unmasked path's at the masked positions.
+       compares that path's outputs at the masked positions with ``masking.target``.
     4. Output queries (session embedding + task embedding, at the target times)
        cross-attend to the processed latents; a linear head per configured readout maps
        them to predictions, except for the natural-movie frame readout, whose queries
@@ -66,8 +66,9 @@ class CAPOYO(nn.Module):
     .. note::
         Where the released POYO-CAP code departs from the paper, we follow the paper:
         a learned mask token over the later half of the latents, an L1 loss on the masked
-        positions against a target without gradient (by default a momentum teacher's
-        latents), and the DG cross-entropy weighted 0.01.
+        positions against a target without gradient, and the DG cross-entropy weighted
+        0.01. The default target is the masked bins' own activity (``"input"``), not the
+        paper's latents: see ``docs/stage1.md``.
 
     Args:
         sequence_length: window length (s).

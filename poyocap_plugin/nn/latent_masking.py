@@ -69,7 +69,7 @@ class LatentMasking(nn.Module):
         dim: int,
         ratio: float = 0.5,
         kind: MaskKind = "causal",
-        target: MaskTarget = "ema",
+        target: MaskTarget = "input",
         normalize_target: bool = False,
         ema_decay: float = 0.996,
         ema_decay_end: float = 1.0,
