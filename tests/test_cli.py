@@ -24,6 +24,7 @@ from poyocap_plugin.brainset import (
 from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
 from poyocap_plugin.neuron_sampler import Criterion
 from poyocap_plugin.workflow import cli as cli_package
+from poyocap_plugin.workflow import curriculum
 from poyocap_plugin.workflow.cli import cli, main
 from poyocap_plugin.workflow.cli._library import (
     choices_of,
@@ -39,6 +40,7 @@ from poyocap_plugin.workflow.curriculum import run_curriculum
 from poyocap_plugin.workflow.datasets import write_dataset_configs
 from poyocap_plugin.workflow.partitions import TooFew
 from poyocap_plugin.workflow.probe import Pooling, probe_checkpoint
+from poyocap_plugin.workflow.runs import StageResult
 from poyocap_plugin.workflow.settings import CurriculumSettings, Preset
 from poyocap_plugin.workflow.simulate import (
     CRE_LINES,
@@ -116,7 +118,7 @@ OPTIONS = {
     ],
     "render": ["--out", "--data-root", "--split", "--frames"],
     "probe": ["--out", "--data-root", "--seed", "--batch-size", "--device", "--pooling"],
-    "curriculum": [*_SHARED, "--seed", "--dg", "--no-dg", "--stop-after"],
+    "curriculum": [*_SHARED, "--seed", "--seeds", "--dg", "--no-dg", "--stop-after"],
     "table3": [*_SHARED, "--seed", "--arm"],
 }
 
@@ -234,6 +236,7 @@ class TestDefaults:
 
     def test_curriculum_and_table3_defaults_are_their_functions(self):
         assert param("curriculum", "seed").default == default_of(run_curriculum, "seed") == 42
+        assert param("curriculum", "n_seeds").default == default_of(run_curriculum, "n_seeds") == 1
         assert param("curriculum", "stop_after").default == "finetune"
         assert param("curriculum", "dg").default is CurriculumSettings().dg
         assert param("table3", "seeds").default == default_of(run_table3, "seeds") == (0, 1, 2)
@@ -319,6 +322,13 @@ class TestUserErrors:
         assert result.exit_code == 1 and f"Error: {message}" in result.output
         assert not (tmp_path / "out").exists()
 
+    @pytest.mark.parametrize("value", ["0", "-2"])
+    def test_fewer_than_one_seed_is_refused(self, tmp_path, value):
+        result = invoke("curriculum", tmp_path / "out", "--data-root", tmp_path, "--seeds", value)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"Invalid value for '--seeds': {value} is not in the range x>=1" in result.output
+        assert not (tmp_path / "out").exists()
+
     def test_invalid_simulation_is_named(self, tmp_path):
         result = invoke("curriculum", tmp_path / "out", "--simulate", "--sim-sessions", "1")
         assert result.exit_code == 1
@@ -368,6 +378,47 @@ class TestLibraryLookups:
 
 
 class TestEndToEnd:
+    def test_curriculum_runs_every_arm_for_every_seed(self, tmp_path, monkeypatch):
+        """--seeds 2 --seed 5: every stage of both arms with seed=5 and seed=6, each in its
+        own folder, and one report over both seeds (training and report faked)."""
+        commands, reports = {}, []
+
+        def fake_stage(name, command, log_dir, *, data_root, dataset_config):
+            commands[name] = command
+            metrics = {f"{BRAINSET_ID}/1/natural_movie_one_image/MovieSSIM()/test": 0.25}
+            best = log_dir / "best.ckpt"
+            return StageResult(name, tuple(command), best, best, best, metrics, 0.0)
+
+        def fake_report(report_dir, **kwargs):
+            reports.append(kwargs)
+            return report_dir / "report.md"
+
+        monkeypatch.setattr(curriculum, "write_curriculum_configs", lambda _, out, **k: out)
+        monkeypatch.setattr(curriculum, "_run_stage", fake_stage)
+        monkeypatch.setattr(curriculum, "write_curriculum_report", fake_report)
+        (tmp_path / "data" / BRAINSET_ID).mkdir(parents=True)
+        (tmp_path / "data" / BRAINSET_ID / "1.h5").write_bytes(b"")
+        out = (tmp_path / "out").resolve()
+        args = ["--data-root", tmp_path / "data", "--seed", "5", "--seeds", "2"]
+        result = invoke("curriculum", out, *args)
+        assert result.exit_code == 0, result.output
+        stages = {
+            "poyocap": ("pretrain", "finetune_movie", "finetune_dg"),
+            "poyocap_no_pretraining": ("finetune_movie", "finetune_dg"),
+        }
+        expected = [f"{arm}/seed_{s}/{st}" for s in (5, 6) for arm in stages for st in stages[arm]]
+        assert list(commands) == expected
+        for name, command in commands.items():
+            arm, seed, stage = name.split("/")
+            assert f"seed={seed.removeprefix('seed_')}" in command
+            assert f"log_dir={out / 'runs' / name}" in command
+            assert f"{name}: best checkpoint {out / 'runs' / name / 'best.ckpt'}" in result.output
+        for seed in (5, 6):
+            assert f"poyocap/seed_{seed}: movie_ssim 0.250" in result.output
+        (report,) = reports
+        assert list(report["cap"]) == list(report["baseline"]) == [5, 6]
+        assert f"report: {out / 'report' / 'report.md'}" in result.output
+
     def test_simulate_writes_tiny_sessions(self, tmp_path):
         result = invoke(
             "simulate",

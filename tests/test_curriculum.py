@@ -5,6 +5,7 @@ import logging
 import math
 import re
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
+from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow import curriculum
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.curriculum import (
     run_arm,
@@ -19,11 +22,16 @@ from poyocap_plugin.workflow.curriculum import (
     stage_command,
     write_curriculum_configs,
 )
-from poyocap_plugin.workflow.runs import StageResult, arm_metrics
+from poyocap_plugin.workflow.runs import RunOutputs, StageResult, arm_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 from poyocap_plugin.workflow.stages import ARMS, CURRICULUM_ARMS
 
+#: the stages each curriculum arm runs
+STAGES = {
+    "poyocap": ("pretrain", "finetune_movie", "finetune_dg"),
+    "poyocap_no_pretraining": ("finetune_movie", "finetune_dg"),
+}
 TRUNK = Path("/runs/pretrain/lightning_logs/version_0/checkpoints/epoch=3-step=40.ckpt")
 
 
@@ -178,6 +186,140 @@ class TestArguments:
 
 
 # ---------------------------------------------------------------------------------------
+# Seeds: every arm once per seed, without training (a fake trainer behind the done-markers)
+# ---------------------------------------------------------------------------------------
+
+
+class _FakeTrainer:
+    """Stands in for `poyocap train` and the report; records every command it is given."""
+
+    def __init__(self):
+        self.commands: list[list[str]] = []
+        self.reports: list[dict] = []
+
+    def configs(self, data_root, out_dir, *, variants, settings, min_units):
+        for variant in variants:
+            for stage in ("pretrain", "finetune_movie", "finetune_dg"):
+                path = Path(out_dir) / "dataset" / f"{variant}_{stage}.yaml"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(f"# {variant} {stage}\n")
+        return Path(out_dir)
+
+    def train(self, command, log_path):
+        self.commands.append(command)
+        (log_dir,) = [a.removeprefix("log_dir=") for a in command if a.startswith("log_dir=")]
+        checkpoints = Path(log_dir) / "lightning_logs/version_0/checkpoints"
+        checkpoints.mkdir(parents=True)
+        for name in ("best.ckpt", "last.ckpt", "../metrics.csv"):
+            (checkpoints / name).write_text("")
+
+    def outputs(self, log_dir):
+        run_dir = Path(log_dir) / "lightning_logs/version_0"
+        return RunOutputs(
+            run_dir=run_dir,
+            best_checkpoint=run_dir / "checkpoints/best.ckpt",
+            last_checkpoint=run_dir / "checkpoints/last.ckpt",
+            metrics_csv=run_dir / "metrics.csv",
+            test_metrics={"average_test_metric": 0.5},
+        )
+
+    def report(self, report_dir, **kwargs):
+        self.reports.append(kwargs)
+        return Path(report_dir) / "report.md"
+
+
+@pytest.fixture
+def fake_trainer(monkeypatch, tmp_path):
+    """A fake trainer patched into the curriculum, and a data root with one session file."""
+    fake = _FakeTrainer()
+    monkeypatch.setattr(curriculum, "write_curriculum_configs", fake.configs)
+    monkeypatch.setattr(curriculum, "run_logged", fake.train)
+    monkeypatch.setattr(curriculum, "find_run_outputs", fake.outputs)
+    monkeypatch.setattr(curriculum, "write_curriculum_report", fake.report)
+    data_root = tmp_path / "data"
+    (data_root / BRAINSET_ID).mkdir(parents=True)
+    (data_root / BRAINSET_ID / "1.h5").write_bytes(b"")
+    return fake, data_root
+
+
+def _argument(command: list[str], key: str) -> str:
+    (value,) = [a.removeprefix(f"{key}=") for a in command if a.startswith(f"{key}=")]
+    return value
+
+
+class TestSeeds:
+    def test_every_arm_runs_once_per_seed_in_its_own_folder(self, fake_trainer, tmp_path):
+        fake, data_root = fake_trainer
+        out = tmp_path / "out"
+        result = run_curriculum(out, data_root=data_root, seed=7, n_seeds=2)
+        assert result.seeds == (7, 8)
+        ran = {(_argument(c, "seed"), _argument(c, "log_dir")) for c in fake.commands}
+        assert ran == {
+            (str(seed), str(out / "runs" / arm / f"seed_{seed}" / stage))
+            for seed in (7, 8)
+            for arm, stages in STAGES.items()
+            for stage in stages
+        }
+        assert len(fake.commands) == len(ran) == 10
+        for seed in (7, 8):
+            for arm, stages in STAGES.items():
+                assert tuple(result.arms[arm][seed]) == stages
+            # each seed's stage 2 starts from that seed's own stage 1
+            trunk = result.arms["poyocap"][seed]["pretrain"].best_checkpoint
+            assert trunk.is_relative_to(out / "runs" / "poyocap" / f"seed_{seed}" / "pretrain")
+            movie = result.arms["poyocap"][seed]["finetune_movie"].command
+            assert _argument(movie, "model.pretrained_trunk") == f"'{trunk}'"
+
+    def test_the_report_receives_every_seed(self, fake_trainer, tmp_path):
+        fake, data_root = fake_trainer
+        result = run_curriculum(tmp_path / "out", data_root=data_root, seed=7, n_seeds=3)
+        (report,) = fake.reports
+        assert report["cap"] == result.arms["poyocap"] and list(report["cap"]) == [7, 8, 9]
+        assert report["baseline"] == result.arms["poyocap_no_pretraining"]
+        assert list(report["baseline"]) == [7, 8, 9]
+        assert report["settings"]["seeds"] == [7, 8, 9] and "seed" not in report["settings"]
+
+    def test_one_seed_reports_as_before(self, fake_trainer, tmp_path):
+        fake, data_root = fake_trainer
+        result = run_curriculum(tmp_path / "out", data_root=data_root)
+        (report,) = fake.reports
+        assert result.seeds == (42,) and list(report["cap"]) == [42]
+        assert report["settings"] == asdict(CurriculumSettings.preset("cpu")) | {"seed": 42}
+        assert {_argument(c, "seed") for c in fake.commands} == {"42"}
+
+    def test_more_seeds_later_reuses_the_finished_ones(self, fake_trainer, tmp_path, caplog):
+        fake, data_root = fake_trainer
+        run_curriculum(tmp_path / "out", data_root=data_root, seed=7)
+        fake.commands.clear()
+        caplog.set_level(logging.INFO, logger="poyocap_plugin")
+        result = run_curriculum(tmp_path / "out", data_root=data_root, seed=7, n_seeds=2)
+        assert {_argument(c, "seed") for c in fake.commands} == {"8"} and len(fake.commands) == 5
+        assert "poyocap/seed_7/pretrain: finished before" in caplog.text
+        assert list(result.arms["poyocap"]) == [7, 8]
+
+    def test_stop_after_pretrain_runs_stage1_of_every_seed(self, fake_trainer, tmp_path):
+        fake, data_root = fake_trainer
+        result = run_curriculum(
+            tmp_path / "out", data_root=data_root, seed=7, n_seeds=2, stop_after="pretrain"
+        )
+        assert result.report is None and fake.reports == []
+        assert {s: tuple(runs) for s, runs in result.arms["poyocap"].items()} == {
+            7: ("pretrain",),
+            8: ("pretrain",),
+        }
+        assert list(result.arms) == ["poyocap"]
+
+    @pytest.mark.parametrize("n_seeds", [0, -1])
+    def test_fewer_than_one_seed_is_refused_before_anything_runs(
+        self, fake_trainer, tmp_path, n_seeds
+    ):
+        fake, data_root = fake_trainer
+        with pytest.raises(ValueError, match=rf"n_seeds must be an int >= 1 .*got {n_seeds}"):
+            run_curriculum(tmp_path / "out", data_root=data_root, n_seeds=n_seeds)
+        assert fake.commands == [] and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------
 # End to end: simulate -> `brainsets prepare` -> stock train.py (both stages) -> report
 # ---------------------------------------------------------------------------------------
 
@@ -186,10 +328,6 @@ SIMULATION = SimulationSettings(n_sessions=2, n_rois=10, dg_repeats=3)
 # train.py's OneCycleLR needs >= 4 steps per run: one session of 84 DG windows at batch 32
 # gives 2 steps per epoch, so stage 1 and the DG runs take 2 epochs
 SETTINGS = CurriculumSettings(pretrain_epochs=2, finetune_epochs=1, dg_epochs=2, batch_size=32)
-STAGES = {
-    "poyocap": ("pretrain", "finetune_movie", "finetune_dg"),
-    "poyocap_no_pretraining": ("finetune_movie", "finetune_dg"),
-}
 
 
 @pytest.fixture(scope="module")
@@ -225,7 +363,7 @@ class _Capture(logging.Handler):
 def test_stage1_only_then_resume_skips_finished_steps(finished):
     out, first, first_log, second, second_log, mtime = finished
     assert first.report is None and list(first.arms) == ["poyocap"]
-    assert list(first.arms["poyocap"]) == ["pretrain"]
+    assert first.seeds == (42,) and list(first.arms["poyocap"][42]) == ["pretrain"]
     assert any(line.startswith("poyocap/seed_42/pretrain: done in") for line in first_log)
     for step in ("simulate", "prepare", "dataset configs", "poyocap/seed_42/pretrain"):
         assert any(line.startswith(f"{step}: finished before") for line in second_log), step
@@ -244,8 +382,8 @@ def test_every_artefact_is_there(finished):
     assert result.simulated and result.report == out / "report" / "report.md"
     assert sorted((result.data_root / "allen_brain_observatory_calcium").glob("*.h5"))
     for arm, stages in STAGES.items():
-        assert tuple(result.arms[arm]) == stages
-        for stage, run in result.arms[arm].items():
+        assert tuple(result.arms[arm][42]) == stages
+        for stage, run in result.arms[arm][42].items():
             assert run.best_checkpoint.is_file() and run.last_checkpoint.is_file(), stage
             assert run.best_checkpoint.parent == out / "runs" / arm / "seed_42" / stage / (
                 "lightning_logs/version_0/checkpoints"
@@ -253,14 +391,12 @@ def test_every_artefact_is_there(finished):
             assert all(math.isfinite(v) for v in run.test_metrics.values())
             assert (out / "runs" / arm / "seed_42" / stage / "done.json").is_file()
     # stage 2 started from stage 1's best checkpoint; the baseline from none
-    trunk = result.arms["poyocap"]["pretrain"].best_checkpoint
-    assert f"model.pretrained_trunk='{trunk}'" in result.arms["poyocap"]["finetune_movie"].command
-    assert not any(
-        "pretrained_trunk" in a
-        for a in result.arms["poyocap_no_pretraining"]["finetune_dg"].command
-    )
+    cap, scratch = result.arms["poyocap"][42], result.arms["poyocap_no_pretraining"][42]
+    trunk = cap["pretrain"].best_checkpoint
+    assert f"model.pretrained_trunk='{trunk}'" in cap["finetune_movie"].command
+    assert not any("pretrained_trunk" in a for a in scratch["finetune_dg"].command)
     for arm in STAGES:
-        metrics = arm_metrics(result.arms[arm])
+        metrics = arm_metrics(result.arms[arm][42])
         assert -1.0 <= metrics["movie_ssim"] <= 1.0 and 0.0 <= metrics["dg_accuracy"] <= 1.0
 
     report = result.report.read_text()
@@ -303,7 +439,7 @@ def test_cli_rerun_skips_every_stage(finished):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert f"report: {out / 'report' / 'report.md'}" in result.output
-    assert "poyocap_no_pretraining: movie_ssim" in result.output
+    assert "poyocap_no_pretraining/seed_42: movie_ssim" in result.output
     for arm, stages in STAGES.items():
         for stage in stages:
             versions = list((out / "runs" / arm / "seed_42" / stage / "lightning_logs").iterdir())

@@ -11,7 +11,8 @@ module joins the plugin's pieces into that job:
 3. every training run as a ``poyocap train`` subprocess (torch_brain 0.1.2's ``train.py``,
    unchanged), stage 1 first, its best checkpoint handed to stage 2 as
    ``model.pretrained_trunk``;
-4. the from-scratch baseline: the same stage-2 runs without a trunk.
+4. the from-scratch baseline: the same stage-2 runs without a trunk;
+5. steps 3 and 4 once per seed (``seed, seed + 1, ...``), and one report over all seeds.
 
 Every step writes a done-marker (``done.json``) after it succeeds, holding what it produced
 and the command that produced it. A rerun skips a step whose marker records the same
@@ -289,13 +290,16 @@ class CurriculumResult:
     Attributes:
         data_root: The processed-data root trained on.
         simulated: Whether the data was simulated.
-        arms: Finished runs by arm and stage (``poyocap``, ``poyocap_no_pretraining``).
+        seeds: train.py's seeds, the configured one first (``seed, seed + 1, ...``).
+        arms: Finished runs by arm, seed and stage (``{arm: {seed: {stage: run}}}``, arms
+            ``poyocap`` and ``poyocap_no_pretraining``).
         report: The Markdown report, or None when stopped after stage 1.
     """
 
     data_root: Path
     simulated: bool
-    arms: dict[str, dict[str, StageResult]] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
+    arms: dict[str, dict[int, dict[str, StageResult]]] = field(default_factory=dict)
     report: Path | None = None
 
 
@@ -306,28 +310,34 @@ def run_curriculum(
     simulation: SimulationSettings | None = None,
     settings: CurriculumSettings | None = None,
     seed: int = 42,
+    n_seeds: int = 1,
     min_units: int = 1,
     stop_after: Literal["pretrain", "finetune"] = "finetune",
 ) -> CurriculumResult:
     """Run the whole curriculum into ``out_dir`` and write its report; resumable.
 
     Steps: the data (``data_root`` as given, or ``simulation`` simulated and prepared into
-    ``<out_dir>/data``), the dataset configs (``<out_dir>/configs``), POYO-CAP's stage 1 and
-    stage 2 (``<out_dir>/runs/poyocap``), the baseline without pretraining
-    (``<out_dir>/runs/poyocap_no_pretraining``), and the report
-    (``<out_dir>/report/report.md``). A rerun skips every finished step.
+    ``<out_dir>/data``), the dataset configs (``<out_dir>/configs``), then for every seed
+    POYO-CAP's stage 1 and stage 2 (``<out_dir>/runs/poyocap/seed_<s>``) and the baseline
+    without pretraining (``<out_dir>/runs/poyocap_no_pretraining/seed_<s>``), and the report
+    of all seeds (``<out_dir>/report/report.md``). A rerun skips every finished step, so
+    raising ``n_seeds`` later runs only the new seeds.
 
     Args:
         out_dir: Where everything goes.
         data_root: An existing processed-data root; exclusive with ``simulation``.
         simulation: Simulate and prepare a dataset instead.
         settings: Run sizes; defaults to the ``cpu`` preset.
-        seed: train.py's seed for every run.
+        seed: train.py's seed of the first seed's runs.
+        n_seeds: How many seeds to run every arm with: ``seed, seed + 1, ...,
+            seed + n_seeds - 1``. With two or more the report gives 95 % CIs and paired
+            t-tests over them.
         min_units: Fewest selected neurons a session may bring (others are left out).
-        stop_after: ``"pretrain"`` stops after stage 1 (no report).
+        stop_after: ``"pretrain"`` stops after stage 1 of every seed (no report).
 
     Raises:
-        ValueError: If neither or both of ``data_root`` and ``simulation`` are given.
+        ValueError: If neither or both of ``data_root`` and ``simulation`` are given, or
+            ``n_seeds`` is below 1.
         FileNotFoundError: If ``data_root`` holds no processed sessions.
         RuntimeError: If a step fails; its log is named and the finished steps are kept.
     """
@@ -336,6 +346,8 @@ def run_curriculum(
             "give exactly one of data_root (a processed brainset) and simulation "
             f"(simulate one); got data_root={data_root!r}, simulation={simulation!r}"
         )
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be an int >= 1 (seeds to run), got {n_seeds!r}")
     settings = settings or CurriculumSettings.preset("cpu")
     out_dir = Path(out_dir).resolve()
     if simulation is not None:
@@ -353,26 +365,31 @@ def run_curriculum(
         settings=settings,
         min_units=min_units,
     )
-    result = CurriculumResult(data_root=data_root, simulated=simulation is not None)
-    runs_dir = out_dir / "runs"
-    for arm in CURRICULUM_ARMS:
-        result.arms[arm] = run_arm(
-            arm,
-            data_root=data_root,
-            config_dir=config_dir,
-            runs_dir=runs_dir,
-            settings=settings,
-            seed=seed,
-            stop_after=stop_after,
-        )
-        if stop_after == "pretrain":
-            return result
+    seeds = tuple(range(seed, seed + n_seeds))
+    result = CurriculumResult(data_root=data_root, simulated=simulation is not None, seeds=seeds)
+    # stage 1 is the first arm's: stopping after it runs that arm only
+    arms = CURRICULUM_ARMS[:1] if stop_after == "pretrain" else CURRICULUM_ARMS
+    for run_seed in seeds:  # seed by seed: an interrupted job leaves whole pairs of arms
+        for arm in arms:
+            result.arms.setdefault(arm, {})[run_seed] = run_arm(
+                arm,
+                data_root=data_root,
+                config_dir=config_dir,
+                runs_dir=out_dir / "runs",
+                settings=settings,
+                seed=run_seed,
+                stop_after=stop_after,
+            )
+    if stop_after == "pretrain":
+        return result
+    # the report's settings list one seed as `seed` (as before --seeds), several as `seeds`
+    listed = {"seed": seed} if n_seeds == 1 else {"seeds": list(seeds)}
     report = write_curriculum_report(
         out_dir / "report",
         data_root=data_root,
         simulated=result.simulated,
         cap=result.arms[CURRICULUM_ARMS[0]],
         baseline=result.arms[CURRICULUM_ARMS[1]],
-        settings=asdict(settings) | {"seed": seed},
+        settings=asdict(settings) | listed,
     )
     return replace(result, report=report)

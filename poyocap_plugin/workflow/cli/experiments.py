@@ -32,7 +32,16 @@ _RUN_ERRORS = (FileNotFoundError, KeyError, ValueError, RuntimeError)
     type=int,
     default=default_of(run_curriculum, "seed"),
     show_default=True,
-    help="train.py seed of every run.",
+    help="train.py seed of the first seed's runs.",
+)
+@click.option(
+    "--seeds",
+    "n_seeds",
+    type=click.IntRange(min=1),
+    default=default_of(run_curriculum, "n_seeds"),
+    show_default=True,
+    help="Run every arm with this many seeds: --seed, --seed + 1, ...; with 2 or more the "
+    "report gives 95 % CIs and paired t-tests.",
 )
 @click.option(
     "--dg/--no-dg",
@@ -47,20 +56,23 @@ _RUN_ERRORS = (FileNotFoundError, KeyError, ValueError, RuntimeError)
     show_default=True,
     help="pretrain: run stage 1 only (a later rerun goes on from there).",
 )
-def curriculum_command(out_dir: Path, seed: int, dg: bool, stop_after: str, **kwargs) -> None:
+def curriculum_command(
+    out_dir: Path, seed: int, n_seeds: int, dg: bool, stop_after: str, **kwargs
+) -> None:
     """Run the POYO-CAP curriculum into OUT_DIR and write its report; rerun to resume.
 
     Data (--data-root, or --simulate: simulated sessions prepared with the real `brainsets
     prepare`), the dataset configs, stage 1 on the predictable neurons, stage 2 (movie
     frames, and DG direction) on the unpredictable ones from stage 1's best checkpoint, the
-    same stage 2 from scratch, then OUT_DIR/report/report.md. Every run is `poyocap train`
-    (torch_brain's stock train.py); its command line is logged. A finished step is not run
-    again.
+    same stage 2 from scratch, for each of --seeds seeds, then OUT_DIR/report/report.md.
+    Every run is `poyocap train` (torch_brain's stock train.py); its command line is logged.
+    A finished step is not run again.
 
     \b
     Examples:
       poyocap curriculum runs/demo --simulate
       poyocap curriculum runs/demo --simulate --stop-after pretrain
+      poyocap curriculum runs/demo --simulate --seeds 3
       poyocap curriculum runs/allen --data-root data/processed --preset paper \\
           --override gpus=4 --override wandb.enable=true
     """
@@ -72,16 +84,20 @@ def curriculum_command(out_dir: Path, seed: int, dg: bool, stop_after: str, **kw
             simulation=simulation,
             settings=settings,
             seed=seed,
+            n_seeds=n_seeds,
             min_units=min_units,
             stop_after=stop_after,
         )
-    for arm, stages in result.arms.items():
-        for stage, run in stages.items():
-            click.echo(f"{arm}/{stage}: best checkpoint {run.best_checkpoint}")
-    for arm, stages in result.arms.items():
+    runs = [
+        (arm, s, stages) for arm, by_seed in result.arms.items() for s, stages in by_seed.items()
+    ]
+    for _, _, stages in runs:
+        for run in stages.values():
+            click.echo(f"{run.name}: best checkpoint {run.best_checkpoint}")
+    for arm, run_seed, stages in runs:
         values = arm_metrics(stages)
         shown = ", ".join(f"{k} {v:.3f}" for k, v in values.items() if v is not None)
-        click.echo(f"{arm}: {shown or 'stage 1 only'}")
+        click.echo(f"{arm}/seed_{run_seed}: {shown or 'stage 1 only'}")
     if result.report is not None:
         click.echo(f"report: {result.report}")
 
