@@ -11,11 +11,14 @@ from poyocap_plugin.brainset import BRAINSET_ID, TEMPLATE_RELATIVE_PATH
 from poyocap_plugin.workflow.baselines import (
     Baseline,
     dg_baselines,
+    evaluate_movie_baselines,
     mean_frame_decoder,
     movie_baselines,
+    movie_split,
     movie_ssim,
     ridge_decoder,
 )
+from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 from poyocap_plugin.workflow.probe import linear_probe_accuracy
 
 from conftest import write_calcium_session
@@ -156,6 +159,28 @@ def test_movie_baselines_score_the_test_repeat_against_the_training_mean(data_ro
     assert list(baselines) == ["mean_frame", "ridge"]
     assert baselines["mean_frame"] == pytest.approx(expected)
     assert -1.0 <= baselines["ridge"] <= 1.0
+
+
+def test_movie_baselines_keep_the_ridge_decoders_test_frames(data_root, tmp_path):
+    """Per test recording, every test window's true frame (the template, in time order)
+    and the ridge decoder's prediction of it, which score as the ``ridge`` baseline."""
+    checkpoint = write_run(tmp_path / "movie.ckpt", data_root, movie=True)
+    movie = evaluate_movie_baselines(checkpoint)
+    run = load_train_checkpoint(checkpoint)
+    train, test = movie_split(run, "train"), movie_split(run, "test")
+    flat = TEMPLATE.reshape(FRAMES, -1).astype(np.float64)
+    assert (movie.height, movie.width) == (HEIGHT, WIDTH)
+    assert list(movie.ridge_frames) == [f"{BRAINSET_ID}/600000", f"{BRAINSET_ID}/600001"]
+    for recording, frames in movie.ridge_frames.items():
+        assert np.array_equal(frames.true, flat)
+        fit = train[recording]
+        expected = ridge_decoder(fit.activity, fit.frames, test[recording].activity)
+        assert np.array_equal(frames.decoded, expected)
+    scores = [
+        movie_ssim(f.decoded, f.true, height=HEIGHT, width=WIDTH)
+        for f in movie.ridge_frames.values()
+    ]
+    assert {b.name: b.value for b in movie.baselines}["ridge"] == pytest.approx(np.mean(scores))
 
 
 def test_movie_baselines_refuse_a_dg_run(data_root, tmp_path):

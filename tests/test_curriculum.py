@@ -422,7 +422,7 @@ def test_every_artefact_is_there(finished):
     assert "random init" in probe and "chance 0.125" in probe
     assert (out / "report" / "probe" / "probe.json").is_file()
     images = [line.split("](")[1].rstrip(")") for line in report.splitlines() if "![" in line]
-    assert len(images) == 2 * 1 + 2  # frames of the one test recording per arm, curves, scatter
+    assert len(images) == 3 * 1 + 2  # one test recording (2 arms, ridge), curves, scatter
     for relative in images:
         with Image.open(out / "report" / relative) as image:
             image.verify()

@@ -5,12 +5,13 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PIL import Image
 from scipy import stats
 
-from poyocap_plugin.workflow import report
-from poyocap_plugin.workflow.baselines import Baseline
+from poyocap_plugin.workflow import render, report
+from poyocap_plugin.workflow.baselines import Baseline, DecodedFrames, MovieBaselines
 from poyocap_plugin.workflow.render import plot_training_curves
 from poyocap_plugin.workflow.report import (
     CurriculumSummary,
@@ -160,6 +161,22 @@ def _run(tmp_path, name, ssim, accuracy=None):
     )
 
 
+# two test recordings of 10 windows of 2 x 4 pixels: window i's true frame is grey level
+# 10 i everywhere, the ridge decoder's 10 i + 5
+RIDGE_MOVIE = MovieBaselines(
+    baselines=BASELINES[:2],
+    ridge_frames={
+        f"allen_brain_observatory_calcium/60000{r}": DecodedFrames(
+            true=np.repeat(10.0 * np.arange(10)[:, None], 8, axis=1),
+            decoded=np.repeat(10.0 * np.arange(10)[:, None] + 5, 8, axis=1),
+        )
+        for r in range(2)
+    },
+    height=2,
+    width=4,
+)
+
+
 @pytest.fixture
 def light_report(monkeypatch, tmp_path):
     """write_curriculum_report with its data-reading parts replaced by stand-ins."""
@@ -173,9 +190,7 @@ def light_report(monkeypatch, tmp_path):
             write_report=lambda table, out: {"figure": figure, "lines_csv": tmp_path / "l.csv"},
         ),
     )
-    monkeypatch.setattr(
-        report, "movie_baselines", lambda *a, **k: list(BASELINES[:2]), raising=False
-    )
+    monkeypatch.setattr(report, "evaluate_movie_baselines", lambda *a, **k: RIDGE_MOVIE)
     monkeypatch.setattr(report, "dg_baselines", lambda *a, **k: list(BASELINES[2:]), raising=False)
 
     def write(cap, scratch, seed=42):
@@ -260,3 +275,37 @@ def test_training_curves_are_a_valid_png(tmp_path):
 def test_training_curves_need_a_run(tmp_path):
     with pytest.raises(ValueError, match="no run to plot"):
         plot_training_curves({"POYO-CAP": {}}, tmp_path / "curves.png")
+
+
+def test_report_shows_the_ridge_decoders_frames_after_both_arms(
+    light_report, monkeypatch, tmp_path
+):
+    """One ridge PNG per test recording under "**ridge regression**", after the two arms,
+    showing the ridge decoder's frames of the windows the arms' figures show."""
+    shown = []
+    write_grid = render._write_grid
+
+    def record(true, decoded, **kwargs):
+        shown.append((kwargs["path"].name, np.asarray(true), np.asarray(decoded)))
+        return write_grid(true, decoded, **kwargs)
+
+    monkeypatch.setattr(render, "_write_grid", record)
+    cap = {"finetune_movie": _run(tmp_path, "c/42", 0.2)}
+    text = light_report(cap, {"finetune_movie": _run(tmp_path, "s/42", 0.1)}).read_text()
+    section = text.split("## Decoded frames")[1].split("## Training curves")[0]
+    headings = [line for line in section.splitlines() if line.startswith("**")]
+    assert headings == ["**POYO-CAP**", "**from scratch**", "**ridge regression**"]
+    ridge = section.split("**ridge regression**")[1]
+    assert [line for line in ridge.splitlines() if line] == [
+        "![ridge regression 600000](frames/ridge/600000.png)",
+        "![ridge regression 600001](frames/ridge/600001.png)",
+    ]
+    windows = [0, 2, 4, 5, 7, 9]  # 6 per recording (the report's default) spread over 10
+    assert [name for name, _, _ in shown] == ["600000.png", "600001.png"]
+    for _, true, decoded in shown:
+        assert np.array_equal(true, np.repeat(10.0 * np.array(windows)[:, None], 8, axis=1))
+        assert np.array_equal(decoded, true + 5)
+    for name in ("600000.png", "600001.png"):
+        with Image.open(tmp_path / "report" / "frames" / "ridge" / name) as image:
+            assert image.format == "PNG"
+            assert image.size == (220 * len(windows), 260)  # 2.2 in per frame, 2.6 in, 100 dpi

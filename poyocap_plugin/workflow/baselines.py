@@ -12,7 +12,8 @@ recordings, the same neurons (after the neuron sampler) and the same test window
   frames. ``ridge``: a ridge regression from the 2-photon frame's dF/F to the pixels
   (scikit-learn ``RidgeCV`` on standardised dF/F, alpha by cross-validation over contiguous
   blocks of the training frames), clipped to [0, 255]. Both are scored with
-  :class:`poyocap_plugin.metrics.MovieSSIM` at the run's frame size.
+  :class:`poyocap_plugin.metrics.MovieSSIM` at the run's frame size; the ridge decoder's
+  frames are kept for the report's figures (:func:`evaluate_movie_baselines`).
 - drifting gratings (``finetune_dg``): every trial that overlaps the split's sampling
   intervals (the trials train.py's stitch evaluator scores). ``chance``: one over the
   number of directions. ``logistic``: the linear probe's logistic regression
@@ -45,8 +46,11 @@ __all__ = [
     "RIDGE_ALPHAS",
     "RIDGE_FOLDS",
     "Baseline",
+    "DecodedFrames",
+    "MovieBaselines",
     "MovieFrames",
     "dg_baselines",
+    "evaluate_movie_baselines",
     "mean_frame_decoder",
     "movie_baselines",
     "movie_ssim",
@@ -110,6 +114,35 @@ class MovieFrames:
 
     activity: np.ndarray
     frames: np.ndarray
+
+
+@dataclass(frozen=True)
+class DecodedFrames:
+    """One recording's test windows: the movie frames shown and a decoder's frames of them.
+
+    Attributes:
+        true: The movie frames, in the order of the split's windows, of shape :math:`(N, H W)`.
+        decoded: The decoded frames, the same shape and order.
+    """
+
+    true: np.ndarray
+    decoded: np.ndarray
+
+
+@dataclass(frozen=True)
+class MovieBaselines:
+    """A movie run's baselines and the ridge decoder's test frames.
+
+    Attributes:
+        baselines: ``mean_frame`` and ``ridge``, averaged over the test recordings.
+        ridge_frames: ``{recording: DecodedFrames}``, every test window of each recording.
+        height, width: The run's frame size (pixels).
+    """
+
+    baselines: tuple[Baseline, ...]
+    ridge_frames: dict[str, DecodedFrames]
+    height: int
+    width: int
 
 
 def movie_ssim(decoded: np.ndarray, true: np.ndarray, *, height: int, width: int) -> float:
@@ -271,8 +304,8 @@ def _paired_splits(train: dict, test: dict, what: str, checkpoint: Path) -> list
     return sorted(test)
 
 
-def movie_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[Baseline]:
-    """``mean_frame`` and ``ridge`` movie SSIM on a movie run's test frames.
+def evaluate_movie_baselines(checkpoint: Path, *, data_root: Path | None = None) -> MovieBaselines:
+    """``mean_frame`` and ``ridge`` movie SSIM on a movie run's test frames, and the frames.
 
     Args:
         checkpoint: A ``finetune_movie`` checkpoint of train.py (its config is used, not
@@ -292,10 +325,12 @@ def movie_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[
     }
     train, test = movie_split(run, "train"), movie_split(run, "test")
     scores: dict[str, list[float]] = {"mean_frame": [], "ridge": []}
+    ridge_frames = {}
     for recording in _paired_splits(train, test, "movie frames", checkpoint):
         fit, scored = train[recording], test[recording]
         mean_frame = mean_frame_decoder(fit.frames, len(scored.frames))
         ridge = ridge_decoder(fit.activity, fit.frames, scored.activity)
+        ridge_frames[recording] = DecodedFrames(scored.frames, ridge)
         scores["mean_frame"].append(movie_ssim(mean_frame, scored.frames, **size))
         scores["ridge"].append(movie_ssim(ridge, scored.frames, **size))
         logger.info(
@@ -306,7 +341,13 @@ def movie_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[
             scores["mean_frame"][-1],
             scores["ridge"][-1],
         )
-    return [Baseline(name, float(np.mean(values))) for name, values in scores.items()]
+    baselines = tuple(Baseline(name, float(np.mean(values))) for name, values in scores.items())
+    return MovieBaselines(baselines, ridge_frames, **size)
+
+
+def movie_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[Baseline]:
+    """The baselines of :func:`evaluate_movie_baselines`, without the frames."""
+    return list(evaluate_movie_baselines(checkpoint, data_root=data_root).baselines)
 
 
 def dg_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[Baseline]:

@@ -14,11 +14,18 @@ import torch
 
 from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.frame_layout import unflatten_frames
+from poyocap_plugin.workflow.baselines import MovieBaselines
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 from poyocap_plugin.workflow.files import write_atomically
 from poyocap_plugin.workflow.stages import STAGES
 
-__all__ = ["Split", "plot_training_curves", "render_decoded_frames"]
+__all__ = [
+    "Split",
+    "plot_training_curves",
+    "render_decoded_frames",
+    "render_ridge_frames",
+    "shown_windows",
+]
 
 Split = Literal["train", "valid", "test"]
 """The brainset splits (each session's ``<split>_domain``)."""
@@ -41,6 +48,51 @@ def _load_run(checkpoint: Path, data_root: Path | None):
     model.load_state_dict(dict(run.state_dict))
     model.eval()
     return model, run.config, Compose([*run.eval_transforms(), model.tokenize])
+
+
+def shown_windows(n_windows: int, frames_per_recording: int) -> np.ndarray:
+    """Indices of the windows a figure shows: ``frames_per_recording`` spread evenly.
+
+    Args:
+        n_windows: How many windows the recording's split holds, in time order.
+        frames_per_recording: How many to show (fewer when windows are fewer).
+
+    Returns:
+        Sorted, distinct indices into the windows.
+    """
+    spread = np.linspace(0, n_windows - 1, frames_per_recording).round().astype(int)
+    return np.unique(spread)
+
+
+def _write_grid(true, decoded, *, height: int, width: int, title: str, path: Path) -> Path:
+    """Write a PNG of ``true`` frames (top row) over ``decoded`` ones (bottom row).
+
+    Both are of shape :math:`(N, H W)` or :math:`(N, H, W)`, grey levels in [0, 255].
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    true, decoded = torch.as_tensor(true), torch.as_tensor(decoded)
+    figure, axes = plt.subplots(2, len(true), figsize=(2.2 * len(true), 2.6), squeeze=False)
+    for column in range(len(true)):
+        for row, (label, frames) in enumerate((("true", true), ("decoded", decoded))):
+            axis = axes[row, column]
+            image = unflatten_frames(
+                frames[column : column + 1], height=height, width=width, name=label
+            )[0]
+            axis.imshow(image.numpy(), cmap="gray", vmin=0, vmax=255)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column == 0:
+                axis.set_ylabel(label)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    write_atomically(path, functools.partial(figure.savefig, format="png", dpi=100))
+    plt.close(figure)
+    logger.info("Wrote %s", path)
+    return path
 
 
 def render_decoded_frames(
@@ -71,10 +123,6 @@ def render_decoded_frames(
         FileNotFoundError: if ``checkpoint`` does not exist.
         ValueError: if it is not a movie-decoding checkpoint of train.py.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from torch_brain.data import Dataset, collate
     from torch_brain.data.dataset import DatasetIndex
 
@@ -96,33 +144,56 @@ def render_decoded_frames(
         starts = np.asarray(intervals.start)
         if len(starts) == 0:
             continue
-        chosen = starts[np.linspace(0, len(starts) - 1, frames_per_recording).round().astype(int)]
-        chosen = np.unique(chosen)
+        chosen = starts[shown_windows(len(starts), frames_per_recording)]
         batch = collate(
             [dataset[DatasetIndex(recording_id, s, s + model.sequence_length)] for s in chosen]
         )
         with torch.no_grad():
             decoded = model(**batch["model_inputs"])[MOVIE_READOUT]
         true = batch["target_values"][MOVIE_READOUT]
-        figure, axes = plt.subplots(2, len(chosen), figsize=(2.2 * len(chosen), 2.6), squeeze=False)
-        for column in range(len(chosen)):
-            for row, (label, frames) in enumerate((("true", true), ("decoded", decoded))):
-                axis = axes[row, column]
-                image = unflatten_frames(
-                    frames[column : column + 1], height=height, width=width, name=label
-                )[0]
-                axis.imshow(image.numpy(), cmap="gray", vmin=0, vmax=255)
-                axis.set_xticks([])
-                axis.set_yticks([])
-                if column == 0:
-                    axis.set_ylabel(label)
-        figure.suptitle(f"{recording_id} ({split})", fontsize=9)
-        figure.tight_layout()
         path = out_dir / f"{recording_id.split('/')[-1]}.png"
-        write_atomically(path, functools.partial(figure.savefig, format="png", dpi=100))
-        plt.close(figure)
-        written.append(path)
-        logger.info("Wrote %s", path)
+        title = f"{recording_id} ({split})"
+        written.append(
+            _write_grid(true, decoded, height=height, width=width, title=title, path=path)
+        )
+    return written
+
+
+def render_ridge_frames(
+    movie: MovieBaselines, out_dir: Path, *, frames_per_recording: int = 8
+) -> list[Path]:
+    """Write, per test recording, a PNG grid of true (top) and ridge-decoded (bottom) frames.
+
+    The layout is :func:`render_decoded_frames`'s, and so are the windows shown
+    (:func:`shown_windows` of the test split's windows in time order): both figures have
+    the same true frames on top.
+
+    Args:
+        movie: A movie run's baselines, with the ridge decoder's frames of every test
+            window (:func:`poyocap_plugin.workflow.baselines.evaluate_movie_baselines`).
+        out_dir: Where the PNGs go, one per recording (``<session>.png``).
+        frames_per_recording: How many frames to show per recording.
+
+    Returns:
+        The PNG paths.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for recording_id, recording in movie.ridge_frames.items():
+        if len(recording.true) == 0:
+            continue
+        shown = shown_windows(len(recording.true), frames_per_recording)
+        written.append(
+            _write_grid(
+                recording.true[shown],
+                recording.decoded[shown],
+                height=movie.height,
+                width=movie.width,
+                title=f"{recording_id} (test)",
+                path=out_dir / f"{recording_id.split('/')[-1]}.png",
+            )
+        )
     return written
 
 

@@ -6,8 +6,9 @@ POYO-CAP and the arm without pretraining over every seed, the baselines on the s
 frames and trials (:mod:`poyocap_plugin.workflow.baselines`) and, with two seeds or more,
 the paired comparison (:mod:`poyocap_plugin.workflow.statistics`). One seed gives values
 only: a difference between two single runs is no gain. The folder also holds the
-predictability figure (:mod:`poyocap_plugin.workflow.predictability_report`), decoded movie
-frames beside the true ones and the training curves (:mod:`poyocap_plugin.workflow.render`).
+predictability figure (:mod:`poyocap_plugin.workflow.predictability_report`), movie frames
+decoded by both arms and by the ridge baseline beside the true ones, and the training curves
+(:mod:`poyocap_plugin.workflow.render`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from poyocap_plugin.workflow.baselines import (
     BASELINE_TITLES,
     Baseline,
     dg_baselines,
-    movie_baselines,
+    evaluate_movie_baselines,
 )
 from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.probe import probe_checkpoint
-from poyocap_plugin.workflow.render import plot_training_curves, render_decoded_frames
+from poyocap_plugin.workflow.render import (
+    plot_training_curves,
+    render_decoded_frames,
+    render_ridge_frames,
+)
 from poyocap_plugin.workflow.runs import StageResult, arm_metrics
 from poyocap_plugin.workflow.stages import ARMS, CURRICULUM_ARMS, METRICS, STAGES
 from poyocap_plugin.workflow.statistics import MeanCI, PairedComparison, mean_ci95, paired
@@ -260,7 +265,8 @@ def write_curriculum_report(
 
     The baselines are computed on the test frames and trials of POYO-CAP's first seed's
     stage-2 runs (the arm without pretraining finetunes on the same data); the decoded
-    frames, the training curves and the probe show the first seed.
+    frames (the ridge decoder's on the same test frames), the training curves and the
+    probe show the first seed.
 
     Args:
         report_dir: The report folder (created if needed).
@@ -286,7 +292,8 @@ def write_curriculum_report(
     }
     first = {arm: by_seed[min(by_seed)] for arm, by_seed in runs.items()}
     cap, baseline = first[_CAP], first[_SCRATCH]
-    baselines = movie_baselines(cap["finetune_movie"].best_checkpoint, data_root=data_root)
+    movie = evaluate_movie_baselines(cap["finetune_movie"].best_checkpoint, data_root=data_root)
+    baselines = list(movie.baselines)
     if "finetune_dg" in cap:
         baselines += dg_baselines(cap["finetune_dg"].best_checkpoint, data_root=data_root)
     summary = summarize_curriculum(runs, tuple(baselines))
@@ -306,6 +313,9 @@ def write_curriculum_report(
             ("from scratch", "from_scratch", baseline),
         )
     }
+    frames["ridge regression"] = render_ridge_frames(
+        movie, report_dir / "frames" / "ridge", frames_per_recording=frames_per_recording
+    )
     curves = plot_training_curves(
         {
             "POYO-CAP": {s: r.metrics_csv for s, r in cap.items()},
