@@ -17,11 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch_brain
-from torch_brain.registry import MODALITY_REGISTRY, DataType, ModalitySpec
+from poyocap_plugin.torch_brain_version import require_torch_brain
 
-from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
-from poyocap_plugin.losses import FrameSizeRequiredLoss, MaskedLatentL1Loss
+require_torch_brain()  # before the registry's import fails on another torch_brain
+
+import torch_brain  # noqa: E402
+from torch_brain.registry import MODALITY_REGISTRY, DataType, ModalitySpec  # noqa: E402
+
+from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT  # noqa: E402
+from poyocap_plugin.losses import FrameSizeRequiredLoss, MaskedLatentL1Loss  # noqa: E402
 
 __all__ = ["PLUGIN_MODALITIES", "register_all", "plugin_modality_names"]
 
