@@ -13,7 +13,6 @@ from poyocap_plugin.workflow.baselines import (
     dg_baselines,
     evaluate_movie_baselines,
     mean_frame_decoder,
-    movie_baselines,
     movie_split,
     movie_ssim,
     ridge_decoder,
@@ -151,7 +150,7 @@ def test_movie_baselines_score_the_test_repeat_against_the_training_mean(data_ro
     """The test frames are the last repeat's; the mean frame is the mean of the training
     repeats' (0 and 1) frames of the template: the same for both recordings."""
     checkpoint = write_run(tmp_path / "movie.ckpt", data_root, movie=True)
-    baselines = {b.name: b.value for b in movie_baselines(checkpoint)}
+    baselines = {b.name: b.value for b in evaluate_movie_baselines(checkpoint).baselines}
     flat = TEMPLATE.reshape(FRAMES, -1).astype(np.float64)
     expected = movie_ssim(
         mean_frame_decoder(np.concatenate([flat, flat]), FRAMES), flat, height=HEIGHT, width=WIDTH
@@ -186,7 +185,7 @@ def test_movie_baselines_keep_the_ridge_decoders_test_frames(data_root, tmp_path
 def test_movie_baselines_refuse_a_dg_run(data_root, tmp_path):
     checkpoint = write_run(tmp_path / "dg.ckpt", data_root, movie=False)
     with pytest.raises(ValueError, match="is not a movie run: it has no 'natural_movie_one_image'"):
-        movie_baselines(checkpoint)
+        evaluate_movie_baselines(checkpoint)
 
 
 def test_dg_baselines_fit_on_training_trials_and_score_test_trials(data_root, tmp_path):

@@ -52,7 +52,6 @@ __all__ = [
     "dg_baselines",
     "evaluate_movie_baselines",
     "mean_frame_decoder",
-    "movie_baselines",
     "movie_ssim",
     "ridge_decoder",
 ]
@@ -343,11 +342,6 @@ def evaluate_movie_baselines(checkpoint: Path, *, data_root: Path | None = None)
         )
     baselines = tuple(Baseline(name, float(np.mean(values))) for name, values in scores.items())
     return MovieBaselines(baselines, ridge_frames, **size)
-
-
-def movie_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[Baseline]:
-    """The baselines of :func:`evaluate_movie_baselines`, without the frames."""
-    return list(evaluate_movie_baselines(checkpoint, data_root=data_root).baselines)
 
 
 def dg_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[Baseline]:
