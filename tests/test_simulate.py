@@ -6,8 +6,10 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from scipy import stats
 
+from poyocap_plugin.workflow.baselines import mean_frame_decoder, movie_ssim, ridge_decoder
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.simulate import (
     CRE_LINES,
@@ -199,6 +201,42 @@ def test_grating_direction_and_movie_frame_are_decodable(cre_line, small_movie):
     held_out = stats.zscore(responses[9], axis=0)
     best = np.argmax(held_out @ reference.T, axis=1)
     assert (np.abs(best - np.arange(900)) <= 15).mean() > 0.15  # chance: ~0.034
+
+
+def test_one_two_photon_frame_of_sparse_neurons_decodes_the_movie_linearly(small_movie):
+    """The demo's data carry the movie: ridge from one frame's dF/F beats the mean frame.
+
+    The demo's sizes (100 ROIs of a sparse line, 3 movie repeats: train on the first, test
+    on the last), the report's ridge decoder and SSIM at the demo's 16 x 32 frames.
+    """
+    rng = np.random.default_rng(0)
+    layout = SessionLayout(nm1_repeats=3, dg_repeats=8)
+    schedule = build_schedule(session_type="three_session_A", layout=layout, rng=rng)
+    dff, _ = simulate_dff(
+        schedule=schedule,
+        templates={"natural_movie_one": small_movie},
+        running_speed=np.abs(rng.normal(0, 5, schedule.n_frames)),
+        cre_line="Cux2-CreERT2",
+        n_units=100,
+        sampling_rate_hz=30.0,
+        rng=rng,
+    )
+    starts = np.asarray(schedule.tables["natural_movie_one"].frame_duration)[:, 0]
+    activity = dff[starts.reshape(3, 900)]  # (repeat, frame, unit)
+    frames = (
+        np.stack(
+            [
+                np.asarray(Image.fromarray(f).resize((32, 16), Image.Resampling.LANCZOS))
+                for f in small_movie
+            ]
+        )
+        .reshape(900, -1)
+        .astype(np.float64)
+    )
+    decoded = ridge_decoder(activity[0], frames, activity[2])
+    ridge = movie_ssim(decoded, frames, height=16, width=32)
+    mean = movie_ssim(mean_frame_decoder(frames, 900), frames, height=16, width=32)
+    assert ridge > mean + 0.10, (ridge, mean)
 
 
 def test_simulate_dff_rejects_unknown_line(small_movie):

@@ -274,10 +274,13 @@ def simulate_dff(
     else:
         reliability = rng.uniform(0.5, 1.0, n).astype(np.float32)
         peak_grating = rng.uniform(2.0, 6.0, n).astype(np.float32) * reliability
-        peak_movie = rng.uniform(0.5, 1.5, n).astype(np.float32) * reliability
+        # The movie drives the sparse lines as strongly as the gratings do (the same cells
+        # see both); flashes more weakly.
+        peak_movie = rng.uniform(2.0, 6.0, n).astype(np.float32) * reliability
+        peak_flash = rng.uniform(0.25, 0.75, n).astype(np.float32) * reliability
         rate = base + peak_grating * grating**2
         rate += peak_movie * np.maximum(movie - 1.0, 0.0) ** 2
-        rate += 0.5 * peak_movie * np.maximum(flash - 1.5, 0.0) ** 2
+        rate += peak_flash * np.maximum(flash - 1.5, 0.0) ** 2
         rate *= 1.0 + running_gain * run
     counts = rng.poisson(rate / sampling_rate_hz)
 
