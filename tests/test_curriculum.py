@@ -3,8 +3,10 @@
 import json
 import logging
 import math
+import os
 import re
 import shlex
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,14 +16,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from poyocap_plugin.brainset import BRAINSET_ID
-from poyocap_plugin.workflow import curriculum
+from poyocap_plugin.workflow import arms, curriculum
+from poyocap_plugin.workflow.arms import run_arm, run_arms, stage_command
 from poyocap_plugin.workflow.cli import cli
-from poyocap_plugin.workflow.curriculum import (
-    run_arm,
-    run_curriculum,
-    stage_command,
-    write_curriculum_configs,
-)
+from poyocap_plugin.workflow.curriculum import run_curriculum, write_curriculum_configs
 from poyocap_plugin.workflow.runs import RunOutputs, StageResult, arm_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
@@ -59,9 +57,10 @@ class TestStageCommand:
             "dataset=poyocap_finetune_movie",
             "model=capoyo_48k",
             "seed=7",
-            "epochs=3",
+            "epochs=6",
             "batch_size=16",
             "num_workers=0",
+            "eval_epochs=6",  # validates once, after the last epoch
             "eval_batch_size=64",
             "optim.base_lr=0.0002",
             "model.frame_decoder.height=16",
@@ -78,6 +77,14 @@ class TestStageCommand:
         assert "epochs=3" in line and line[-2:] == ["gpus=2", "nodes=1"]
         assert f"epochs={settings.dg_epochs}" in command("finetune_dg", settings)
         assert not any("frame_decoder" in a or "pretrained_trunk" in a for a in line)
+        assert not any(a.startswith("eval_epochs") for a in line)  # stage 1 keeps its curves
+
+    def test_stage_two_validates_every_eval_epochs(self):
+        settings = CurriculumSettings(finetune_epochs=4, dg_epochs=8, eval_epochs=2)
+        assert "eval_epochs=2" in command("finetune_movie", settings)
+        assert "eval_epochs=2" in command("finetune_dg", settings)
+        assert "eval_epochs=8" in command("finetune_dg", CurriculumSettings(dg_epochs=8))
+        assert "eval_epochs=1" in command("finetune_dg", CurriculumSettings.preset("paper"))
 
     def test_paper_preset_keeps_the_configs_lr_and_frame_size(self):
         line = command("finetune_movie", CurriculumSettings.preset("paper"))
@@ -98,15 +105,25 @@ class TestSettings:
             ({"pretrain_epochs": 0}, "pretrain_epochs must be an int >= 1, got 0"),
             ({"frame_size": (16, 32)}, r"frame_size must be \(height, width, num_stages\)"),
             ({"overrides": ("gpus",)}, "override 'gpus' is not a Hydra KEY=VALUE override"),
+            ({"eval_epochs": 7}, r"eval_epochs must be None or between 1 and the stage-2 epochs"),
+            ({"eval_epochs": 0}, r"eval_epochs must be None or between 1"),
         ],
     )
     def test_invalid(self, kwargs, match):
         with pytest.raises(ValueError, match=match):
             CurriculumSettings(**kwargs)
 
+    def test_study_preset_is_the_cpu_runs_on_a_larger_simulated_set(self):
+        assert CurriculumSettings.preset("study") == CurriculumSettings.preset("cpu")
+        study, demo = SimulationSettings.preset("study"), SimulationSettings.preset("cpu")
+        assert study.n_sessions > demo.n_sessions and study.cre_lines == demo.cre_lines
+        assert SimulationSettings.preset("study", n_rois=7).n_rois == 7
+        with pytest.raises(ValueError, match="preset must be one of"):
+            SimulationSettings.preset("gpu")
+
     def test_preset_changes_and_unknown_preset(self):
         assert CurriculumSettings.preset("cpu", dg=False).dg is False
-        with pytest.raises(ValueError, match="preset must be 'cpu' or 'paper', got 'gpu'"):
+        with pytest.raises(ValueError, match="preset must be 'cpu', 'study' or 'paper', got 'gpu'"):
             CurriculumSettings.preset("gpu")
 
     def test_simulation_needs_three_movie_repeats(self):
@@ -195,6 +212,7 @@ class _FakeTrainer:
 
     def __init__(self):
         self.commands: list[list[str]] = []
+        self.envs: list[dict | None] = []
         self.reports: list[dict] = []
 
     def configs(self, data_root, out_dir, *, variants, settings, min_units):
@@ -205,8 +223,9 @@ class _FakeTrainer:
                 path.write_text(f"# {variant} {stage}\n")
         return Path(out_dir)
 
-    def train(self, command, log_path):
+    def train(self, command, log_path, env):
         self.commands.append(command)
+        self.envs.append(env)
         (log_dir,) = [a.removeprefix("log_dir=") for a in command if a.startswith("log_dir=")]
         checkpoints = Path(log_dir) / "lightning_logs/version_0/checkpoints"
         checkpoints.mkdir(parents=True)
@@ -233,8 +252,8 @@ def fake_trainer(monkeypatch, tmp_path):
     """A fake trainer patched into the curriculum, and a data root with one session file."""
     fake = _FakeTrainer()
     monkeypatch.setattr(curriculum, "write_curriculum_configs", fake.configs)
-    monkeypatch.setattr(curriculum, "run_logged", fake.train)
-    monkeypatch.setattr(curriculum, "find_run_outputs", fake.outputs)
+    monkeypatch.setattr(arms, "run_logged", fake.train)
+    monkeypatch.setattr(arms, "find_run_outputs", fake.outputs)
     monkeypatch.setattr(curriculum, "write_curriculum_report", fake.report)
     data_root = tmp_path / "data"
     (data_root / BRAINSET_ID).mkdir(parents=True)
@@ -460,3 +479,42 @@ def test_the_movie_metric_scores_the_frames_the_runs_decode(
         assert (metric["metric"]["height"], metric["metric"]["width"]) == (
             settings.frame_height_width
         )
+
+
+class TestRunArms:
+    def test_runs_parallel_runs_chains_at_once(self, monkeypatch):
+        # each fake chain waits for the other: sequential runs would time out at the barrier
+        barrier = threading.Barrier(2, timeout=10)
+
+        def fake_run_arm(arm, *, seed, settings):
+            barrier.wait()
+            return {"arm": (arm, seed)}
+
+        monkeypatch.setattr(arms, "run_arm", fake_run_arm)
+        tasks = [("poyocap", 0), ("poyocap_no_pretraining", 0)]
+        runs = run_arms(tasks, settings=CurriculumSettings(parallel_runs=2))
+        assert list(runs) == tasks and runs[tasks[1]] == {"arm": tasks[1]}
+
+    def test_a_failure_starts_nothing_new_and_is_raised(self, monkeypatch):
+        started = []
+
+        def fake_run_arm(arm, *, seed, settings):
+            started.append(seed)
+            if seed == 0:
+                raise RuntimeError("run 0 failed")
+            return {}
+
+        monkeypatch.setattr(arms, "run_arm", fake_run_arm)
+        with pytest.raises(RuntimeError, match="run 0 failed"):
+            run_arms(
+                [("poyocap", s) for s in range(5)], settings=CurriculumSettings(parallel_runs=1)
+            )
+        assert started == [0]
+
+    def test_parallel_runs_share_the_cores_unless_the_environment_says(self, monkeypatch):
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.setattr(os, "cpu_count", lambda: 8)
+        assert CurriculumSettings(parallel_runs=2).run_environment()["OMP_NUM_THREADS"] == "4"
+        assert CurriculumSettings(parallel_runs=1).run_environment() is None
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")
+        assert CurriculumSettings(parallel_runs=2).run_environment() is None

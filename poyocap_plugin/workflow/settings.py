@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -9,7 +10,7 @@ from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH
 
 __all__ = ["CurriculumSettings", "Preset"]
 
-Preset = Literal["cpu", "paper"]
+Preset = Literal["cpu", "study", "paper"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class CurriculumSettings:
         frame_size: Decoded movie frame (height, width) in pixels, with the UNet's number of
             x2 upsampling stages; None keeps the config's 128 x 256.
         num_workers: DataLoader workers per process.
+        eval_epochs: Stage-2 runs validate (and keep their best checkpoint) every this
+            many epochs (train.py's ``eval_epochs``); None validates once, after the last
+            epoch, which halves a CPU movie run's time (its validation windows outnumber its
+            training windows two to one). Stage 1 validates every epoch (its curves).
+        parallel_runs: How many (arm, seed) run chains train at once, each as its own
+            ``poyocap train`` processes; above 1, each run gets ``OMP_NUM_THREADS`` = cores /
+            ``parallel_runs`` unless the environment sets it. 2 on a 2-core CPU: one run's
+            data loading overlaps the other's compute.
         dg: Also run the DG-classification finetune (Table 3's DG-accuracy column).
         overrides: More Hydra overrides for every run, e.g. ``("gpus=4", "nodes=2")`` or
             ``("wandb.enable=true",)``.
@@ -40,13 +49,15 @@ class CurriculumSettings:
 
     model: str = "capoyo_48k"
     pretrain_epochs: int = 6
-    finetune_epochs: int = 3
-    dg_epochs: int = 16
+    finetune_epochs: int = 6
+    dg_epochs: int = 12
     batch_size: int = 16
     eval_batch_size: int | None = 64
     base_lr: float | None = 2e-4
     frame_size: tuple[int, int, int] | None = (16, 32, 4)
     num_workers: int = 0
+    eval_epochs: int | None = None
+    parallel_runs: int = 2
     dg: bool = True
     overrides: tuple[str, ...] = ()
     launcher: tuple[str, ...] = ()
@@ -56,6 +67,18 @@ class CurriculumSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"CurriculumSettings.{name} must be an int >= 1, got {value!r}")
+        if self.eval_epochs is not None and not (
+            1 <= self.eval_epochs <= min(self.finetune_epochs, self.dg_epochs)
+        ):
+            raise ValueError(
+                "CurriculumSettings.eval_epochs must be None or between 1 and the stage-2 "
+                f"epochs ({self.finetune_epochs} movie, {self.dg_epochs} DG), got "
+                f"{self.eval_epochs!r}: a run that never validates has no best checkpoint"
+            )
+        if self.parallel_runs < 1:
+            raise ValueError(
+                f"CurriculumSettings.parallel_runs must be >= 1, got {self.parallel_runs}"
+            )
         if self.num_workers < 0:
             raise ValueError(f"CurriculumSettings.num_workers must be >= 0, got {self.num_workers}")
         if self.frame_size is not None and len(self.frame_size) != 3:
@@ -74,18 +97,28 @@ class CurriculumSettings:
             return PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
         return self.frame_size[0], self.frame_size[1]
 
+    def run_environment(self) -> dict[str, str] | None:
+        """The environment of every training run: None (inherit) unless runs share the cores."""
+        if self.parallel_runs == 1 or "OMP_NUM_THREADS" in os.environ:
+            return None
+        threads = max(1, (os.cpu_count() or 1) // self.parallel_runs)
+        return dict(os.environ, OMP_NUM_THREADS=str(threads))
+
     @classmethod
     def preset(cls, name: Preset, **changes: Any) -> CurriculumSettings:
-        """``cpu``: the demo size (minutes on 2 cores); ``paper``: the paper's settings.
+        """``cpu``: the demo size (minutes on 2 cores); ``study``: the same run sizes, for
+        ``poyocap table3`` on the study's simulated set
+        (:meth:`~poyocap_plugin.workflow.simulated_brainset.SimulationSettings.preset`);
+        ``paper``: the paper's settings.
 
         Args:
-            name: ``"cpu"`` or ``"paper"``.
+            name: ``"cpu"``, ``"study"`` or ``"paper"``.
             **changes: Fields to change from the preset.
 
         Raises:
             ValueError: For an unknown preset name.
         """
-        if name == "cpu":
+        if name in ("cpu", "study"):
             base = cls()
         elif name == "paper":
             base = cls(
@@ -98,7 +131,9 @@ class CurriculumSettings:
                 base_lr=None,
                 frame_size=None,
                 num_workers=4,
+                eval_epochs=1,
+                parallel_runs=1,
             )
         else:
-            raise ValueError(f"preset must be 'cpu' or 'paper', got {name!r}")
+            raise ValueError(f"preset must be 'cpu', 'study' or 'paper', got {name!r}")
         return replace(base, **changes)

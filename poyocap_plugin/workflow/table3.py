@@ -3,7 +3,7 @@
 POYO-CAP (Bae et al., ICLR 2026), Table 3, compares POYO-CAP with finetuning from scratch
 and three other pretraining diets, by test movie SSIM and DG accuracy (mean +- 95 % CI over
 3 seeds). :func:`run_table3` reruns that comparison with the plugin's curriculum
-(:func:`poyocap_plugin.workflow.curriculum.run_arm`, one arm per row, resumable) and
+(:func:`poyocap_plugin.workflow.arms.run_arm`, one arm per row, resumable) and
 :func:`format_table3` prints it beside the paper's numbers.
 
 .. note::
@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from poyocap_plugin.workflow.curriculum import run_arm, write_curriculum_configs
+from poyocap_plugin.workflow.arms import run_arms
+from poyocap_plugin.workflow.curriculum import write_curriculum_configs
 from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.runs import arm_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
@@ -181,7 +182,7 @@ def run_table3(
 
     Uses the curriculum's steps: the data (given, or simulated and prepared into
     ``<out_dir>/data``), the dataset configs of every variant, then
-    :func:`~poyocap_plugin.workflow.curriculum.run_arm` per (arm, seed) into
+    :func:`~poyocap_plugin.workflow.arms.run_arm` per (arm, seed) into
     ``<out_dir>/runs``, each run skipped when finished before.
 
     Args:
@@ -222,19 +223,18 @@ def run_table3(
     config_dir = write_curriculum_configs(
         data_root, out_dir / "configs", variants=variants, settings=settings, min_units=min_units
     )
+    runs = run_arms(
+        [(arm, seed) for seed in seeds for arm in arms],
+        data_root=data_root,
+        config_dir=config_dir,
+        runs_dir=out_dir / "runs",
+        settings=settings,
+    )
     rows = []
     for arm in arms:
         ssim, accuracy = [], []
         for seed in seeds:
-            results = run_arm(
-                arm,
-                data_root=data_root,
-                config_dir=config_dir,
-                runs_dir=out_dir / "runs",
-                settings=settings,
-                seed=seed,
-            )
-            metrics = arm_metrics(results)
+            metrics = arm_metrics(runs[arm, seed])
             ssim.append(metrics["movie_ssim"])
             accuracy.append(metrics["dg_accuracy"])
             logger.info("table3: %s seed %d: %s", arm, seed, metrics)
