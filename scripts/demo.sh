@@ -9,7 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export UV_PYTHON_DOWNLOADS=never  # the pipeline's uv env uses this machine's Python 3.11
-# One thread per process: each run's trainer and its one data worker share the 2 cores
-# (12 % faster per movie epoch than two threads beside the worker).
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec .venv/bin/poyocap curriculum "${POYOCAP_DEMO_DIR:-runs/demo}" --simulate

@@ -75,6 +75,7 @@ _SHARED = [
     "--frame-size",
     "--num-workers",
     "--eval-epochs",
+    "--parallel-runs",
     "--override",
     "--launcher",
     "--min-units",
@@ -218,7 +219,7 @@ class TestDefaults:
     @pytest.mark.parametrize("command", ["curriculum", "table3"])
     def test_simulation_options_are_simulation_settings_defaults(self, command):
         settings = SimulationSettings()
-        assert param(command, "sim_sessions").default is None  # None: the preset's
+        assert param(command, "sim_sessions").default == settings.n_sessions
         assert param(command, "sim_rois").default == settings.n_rois
         assert param(command, "sim_dg_repeats").default == settings.dg_repeats
         assert param(command, "prepare_workers").default == settings.prepare_workers

@@ -113,17 +113,9 @@ class TestSettings:
         with pytest.raises(ValueError, match=match):
             CurriculumSettings(**kwargs)
 
-    def test_study_preset_is_the_cpu_runs_on_a_larger_simulated_set(self):
-        assert CurriculumSettings.preset("study") == CurriculumSettings.preset("cpu")
-        study, demo = SimulationSettings.preset("study"), SimulationSettings.preset("cpu")
-        assert study.n_sessions > demo.n_sessions and study.cre_lines == demo.cre_lines
-        assert SimulationSettings.preset("study", n_rois=7).n_rois == 7
-        with pytest.raises(ValueError, match="preset must be one of"):
-            SimulationSettings.preset("gpu")
-
     def test_preset_changes_and_unknown_preset(self):
         assert CurriculumSettings.preset("cpu", dg=False).dg is False
-        with pytest.raises(ValueError, match="preset must be 'cpu', 'study' or 'paper', got 'gpu'"):
+        with pytest.raises(ValueError, match="preset must be 'cpu' or 'paper', got 'gpu'"):
             CurriculumSettings.preset("gpu")
 
     def test_simulation_needs_three_movie_repeats(self):

@@ -10,7 +10,7 @@ from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH
 
 __all__ = ["CurriculumSettings", "Preset"]
 
-Preset = Literal["cpu", "study", "paper"]
+Preset = Literal["cpu", "paper"]
 
 
 @dataclass(frozen=True)
@@ -106,19 +106,16 @@ class CurriculumSettings:
 
     @classmethod
     def preset(cls, name: Preset, **changes: Any) -> CurriculumSettings:
-        """``cpu``: the demo size (minutes on 2 cores); ``study``: the same run sizes, for
-        ``poyocap table3`` on the study's simulated set
-        (:meth:`~poyocap_plugin.workflow.simulated_brainset.SimulationSettings.preset`);
-        ``paper``: the paper's settings.
+        """``cpu``: the demo size (minutes on 2 cores); ``paper``: the paper's settings.
 
         Args:
-            name: ``"cpu"``, ``"study"`` or ``"paper"``.
+            name: ``"cpu"`` or ``"paper"``.
             **changes: Fields to change from the preset.
 
         Raises:
             ValueError: For an unknown preset name.
         """
-        if name in ("cpu", "study"):
+        if name == "cpu":
             base = cls()
         elif name == "paper":
             base = cls(
@@ -135,5 +132,5 @@ class CurriculumSettings:
                 parallel_runs=1,
             )
         else:
-            raise ValueError(f"preset must be 'cpu', 'study' or 'paper', got {name!r}")
+            raise ValueError(f"preset must be 'cpu' or 'paper', got {name!r}")
         return replace(base, **changes)

@@ -13,12 +13,11 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 from poyocap_plugin.brainset import BRAINSET_ID
-from poyocap_plugin.workflow.settings import Preset
 from poyocap_plugin.workflow.steps import run_logged, run_step
 
 __all__ = ["SimulationSettings", "prepare_data"]
@@ -57,20 +56,6 @@ class SimulationSettings:
     template_size: tuple[int, int] = (16, 32)
     prepare_workers: int = 1
     seed: int = 0
-
-    @classmethod
-    def preset(cls, name: Preset, **changes: Any) -> SimulationSettings:
-        """The simulated set of a run-size preset: ``study`` doubles the demo's sessions
-        (two of each of its four lines, so every line has two subjects); ``cpu`` and
-        ``paper`` simulate the demo's set.
-
-        Raises:
-            ValueError: For an unknown preset name.
-        """
-        if name not in get_args(Preset):
-            raise ValueError(f"preset must be one of {list(get_args(Preset))}, got {name!r}")
-        base = cls(n_sessions=8) if name == "study" else cls()
-        return replace(base, **changes)
 
     def __post_init__(self) -> None:
         if self.nm1_repeats < 3:

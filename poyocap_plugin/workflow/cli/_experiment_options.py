@@ -34,14 +34,6 @@ def _simulation(name: str) -> Any:
     return field_default(SimulationSettings, name)
 
 
-def _preset_simulation(name: str) -> str:
-    """One SimulationSettings field under each preset, e.g. ``cpu 4, study 8, paper 4``."""
-    return ", ".join(
-        f"{preset} {getattr(SimulationSettings.preset(preset), name)}"
-        for preset in choices_of(Preset)
-    )
-
-
 def _preset_help() -> str:
     sizes = []
     for name in choices_of(Preset):
@@ -82,9 +74,9 @@ _OPTIONS = (
     click.option(
         "--sim-sessions",
         type=int,
-        default=None,
-        help="With --simulate: number of sessions. Default: preset's "
-        f"({_preset_simulation('n_sessions')}).",
+        default=_simulation("n_sessions"),
+        show_default=True,
+        help="With --simulate: number of sessions.",
     ),
     click.option(
         "--sim-cre-line",
@@ -143,6 +135,7 @@ _OPTIONS = (
     _preset_field(
         "--eval-epochs", int, "Validate stage-2 runs every N epochs (train.py's eval_epochs)."
     ),
+    _preset_field("--parallel-runs", int, "(arm, seed) run chains trained at once."),
     click.option(
         "--override",
         "overrides",
@@ -201,9 +194,8 @@ def curriculum_inputs(kwargs: dict[str, Any], **changes: Any) -> RunInputs:
     changes |= {k: v for k, v in kwargs.items() if v is not None}
     with user_errors(ValueError):
         if simulate_data:
-            simulation = SimulationSettings.preset(
-                preset,
-                **({} if sim_sessions is None else {"n_sessions": sim_sessions}),
+            simulation = SimulationSettings(
+                n_sessions=sim_sessions,
                 n_rois=sim_rois,
                 dg_repeats=sim_dg_repeats,
                 prepare_workers=prepare_workers,
