@@ -202,33 +202,27 @@ def run_arm(
     common = dict(
         variant=variant, data_root=data_root, config_dir=config_dir, settings=settings, seed=seed
     )
+
+    def run(stage: Stage, trunk: Path | None) -> StageResult:
+        log_dir = folder / stage
+        return _run_stage(
+            f"{arm}/seed_{seed}/{stage}",
+            stage_command(stage, log_dir=log_dir, trunk=trunk, **common),
+            log_dir,
+            data_root=data_root,
+            dataset_config=Path(config_dir) / "dataset" / f"{variant}_{stage}.yaml",
+            env=settings.run_environment(),
+        )
+
     results: dict[str, StageResult] = {}
     trunk = None
     if pretrains:
-        log_dir = folder / "pretrain"
-        command = stage_command("pretrain", log_dir=log_dir, trunk=None, **common)
-        results["pretrain"] = _run_stage(
-            f"{arm}/seed_{seed}/pretrain",
-            command,
-            log_dir,
-            data_root=data_root,
-            env=settings.run_environment(),
-            dataset_config=Path(config_dir) / "dataset" / f"{variant}_pretrain.yaml",
-        )
+        results["pretrain"] = run("pretrain", None)
         trunk = results["pretrain"].best_checkpoint
     if stop_after == "pretrain":
         return results
     for stage in ("finetune_movie", "finetune_dg") if settings.dg else ("finetune_movie",):
-        log_dir = folder / stage
-        command = stage_command(stage, log_dir=log_dir, trunk=trunk, **common)
-        results[stage] = _run_stage(
-            f"{arm}/seed_{seed}/{stage}",
-            command,
-            log_dir,
-            data_root=data_root,
-            env=settings.run_environment(),
-            dataset_config=Path(config_dir) / "dataset" / f"{variant}_{stage}.yaml",
-        )
+        results[stage] = run(stage, trunk)
     return results
 
 
