@@ -473,35 +473,66 @@ def test_the_movie_metric_scores_the_frames_the_runs_decode(
         )
 
 
+class _FakeStages:
+    """Stands in for one run of `poyocap train`: records start and end, returns a result."""
+
+    def __init__(self, fail=(), barrier=None):
+        self.events, self.fail, self.barrier = [], set(fail), barrier
+        self.lock = threading.Lock()
+
+    def __call__(self, arm, seed, stage, trunk, **paths):
+        with self.lock:
+            self.events.append(("start", arm, seed, stage, trunk))
+            first_two = len(self.events) <= 2
+        if self.barrier is not None and first_two:
+            self.barrier.wait()  # the first two runs wait for each other
+        if (arm, seed, stage) in self.fail:
+            raise RuntimeError(f"{arm}/{seed}/{stage} failed")
+        with self.lock:
+            self.events.append(("end", arm, seed, stage))
+        best = Path(f"/ckpt/{arm}/{seed}/{stage}")
+        return StageResult(stage, (), best, best, best, {}, 0.0)
+
+    def started(self):
+        return [e[1:4] for e in self.events if e[0] == "start"]
+
+
 class TestRunArms:
-    def test_runs_parallel_runs_chains_at_once(self, monkeypatch):
-        # each fake chain waits for the other: sequential runs would time out at the barrier
-        barrier = threading.Barrier(2, timeout=10)
-
-        def fake_run_arm(arm, *, seed, settings):
-            barrier.wait()
-            return {"arm": (arm, seed)}
-
-        monkeypatch.setattr(arms, "run_arm", fake_run_arm)
+    def test_runs_parallel_runs_at_once(self, monkeypatch):
+        # both first runs wait for each other: one run at a time would time out here
+        fake = _FakeStages(barrier=threading.Barrier(2, timeout=10))
+        monkeypatch.setattr(arms, "_run_arm_stage", fake)
         tasks = [("poyocap", 0), ("poyocap_no_pretraining", 0)]
-        runs = run_arms(tasks, settings=CurriculumSettings(parallel_runs=2))
-        assert list(runs) == tasks and runs[tasks[1]] == {"arm": tasks[1]}
+        settings = CurriculumSettings(parallel_runs=2, dg=False)
+        runs = run_arms(tasks, settings=settings)
+        assert list(runs) == tasks
+        assert list(runs["poyocap", 0]) == ["pretrain", "finetune_movie"]
+
+    def test_stage_two_gets_the_trunk_and_goes_first(self, monkeypatch):
+        fake = _FakeStages()
+        monkeypatch.setattr(arms, "_run_arm_stage", fake)
+        tasks = [("poyocap", 0), ("poyocap_no_pretraining", 0)]
+        runs = run_arms(tasks, settings=CurriculumSettings(parallel_runs=1))
+        assert fake.started() == [
+            ("poyocap", 0, "pretrain"),
+            ("poyocap", 0, "finetune_movie"),  # the trunk's runs before the other arm's
+            ("poyocap", 0, "finetune_dg"),
+            ("poyocap_no_pretraining", 0, "finetune_movie"),
+            ("poyocap_no_pretraining", 0, "finetune_dg"),
+        ]
+        trunks = {e[3]: e[4] for e in fake.events if e[0] == "start" and e[1] == "poyocap"}
+        assert trunks["pretrain"] is None
+        assert trunks["finetune_dg"] == runs["poyocap", 0]["pretrain"].best_checkpoint
+        assert list(runs["poyocap", 0]) == ["pretrain", "finetune_movie", "finetune_dg"]
 
     def test_a_failure_starts_nothing_new_and_is_raised(self, monkeypatch):
-        started = []
-
-        def fake_run_arm(arm, *, seed, settings):
-            started.append(seed)
-            if seed == 0:
-                raise RuntimeError("run 0 failed")
-            return {}
-
-        monkeypatch.setattr(arms, "run_arm", fake_run_arm)
-        with pytest.raises(RuntimeError, match="run 0 failed"):
+        fake = _FakeStages(fail={("poyocap", 0, "pretrain")})
+        monkeypatch.setattr(arms, "_run_arm_stage", fake)
+        with pytest.raises(RuntimeError, match="poyocap/0/pretrain failed"):
             run_arms(
-                [("poyocap", s) for s in range(5)], settings=CurriculumSettings(parallel_runs=1)
+                [("poyocap", s) for s in range(3)], settings=CurriculumSettings(parallel_runs=1)
             )
-        assert started == [0]
+        assert fake.started() == [("poyocap", 0, "pretrain")]
 
     def test_parallel_runs_share_the_cores_unless_the_environment_says(self, monkeypatch):
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

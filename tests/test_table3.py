@@ -96,21 +96,20 @@ def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
         calls.append(("configs", tuple(variants)))
         return Path(out_dir)
 
-    def fake_run_arm(arm, *, data_root, config_dir, runs_dir, settings, seed):
-        calls.append((arm, seed))
+    def fake_stage(arm, seed, stage, trunk, *, data_root, config_dir, runs_dir, settings):
+        if stage == "finetune_movie":
+            calls.append((arm, seed))
         ssim = {"poyocap": 0.5, "reverse_ssl": 0.3}[arm] + 0.1 * seed
-
-        def result(key, value):
-            metrics = {f"allen_brain_observatory_calcium/1/{key}/test": value}
-            return StageResult("x", (), Path(), Path(), Path(), metrics, 0.0)
-
-        return {
-            "finetune_movie": result("natural_movie_one_image/MovieSSIM()", ssim),
-            "finetune_dg": result("drifting_gratings_orientation/MulticlassAccuracy()", 0.25),
-        }
+        key, value = {
+            "pretrain": ("x", 0.0),
+            "finetune_movie": ("natural_movie_one_image/MovieSSIM()", ssim),
+            "finetune_dg": ("drifting_gratings_orientation/MulticlassAccuracy()", 0.25),
+        }[stage]
+        metrics = {f"allen_brain_observatory_calcium/1/{key}/test": value}
+        return StageResult(stage, (), Path(), Path(), Path(), metrics, 0.0)
 
     monkeypatch.setattr(table3, "write_curriculum_configs", fake_configs)
-    monkeypatch.setattr(arms, "run_arm", fake_run_arm)
+    monkeypatch.setattr(arms, "_run_arm_stage", fake_stage)
     rows, path = run_table3(
         tmp_path / "t3", data_root=tmp_path, seeds=(0, 1, 2), arms=("poyocap", "reverse_ssl")
     )

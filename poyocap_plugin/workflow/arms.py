@@ -15,10 +15,10 @@ import logging
 import shlex
 import shutil
 import sys
-import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,89 +164,117 @@ def _run_stage(
     )
 
 
-def run_arm(
+def _arm_stages(
+    arm: str, settings: CurriculumSettings, stop_after: Literal["pretrain", "finetune"]
+) -> tuple[Stage, ...]:
+    """The stages one arm runs, stage 1 (if it pretrains) first."""
+    if arm not in ARMS:
+        raise ValueError(f"arm must be one of {list(ARMS)}, got {arm!r}")
+    first: tuple[Stage, ...] = ("pretrain",) if ARMS[arm].pretrains else ()
+    if stop_after == "pretrain":
+        return first
+    return first + (("finetune_movie", "finetune_dg") if settings.dg else ("finetune_movie",))
+
+
+def _run_arm_stage(
     arm: str,
+    seed: int,
+    stage: Stage,
+    trunk: Path | None,
     *,
     data_root: Path,
     config_dir: Path,
     runs_dir: Path,
     settings: CurriculumSettings,
-    seed: int,
-    stop_after: Literal["pretrain", "finetune"] = "finetune",
-) -> dict[str, StageResult]:
-    """Run one arm's stages for one seed: stage 1 (if the arm pretrains), then stage 2.
+) -> StageResult:
+    """One stage of one arm and seed, into ``<runs_dir>/<arm>/seed_<seed>/<stage>``."""
+    variant = ARMS[arm].variant
+    log_dir = Path(runs_dir).resolve() / arm / f"seed_{seed}" / stage
+    command = stage_command(
+        stage,
+        variant=variant,
+        data_root=data_root,
+        config_dir=config_dir,
+        log_dir=log_dir,
+        settings=settings,
+        seed=seed,
+        trunk=trunk,
+    )
+    return _run_stage(
+        f"{arm}/seed_{seed}/{stage}",
+        command,
+        log_dir,
+        data_root=data_root,
+        dataset_config=Path(config_dir) / "dataset" / f"{variant}_{stage}.yaml",
+        env=settings.run_environment(),
+    )
 
-    Runs go to ``<runs_dir>/<arm>/seed_<seed>/<stage>``; each is skipped when its
-    done-marker records the same command.
+
+def run_arms(
+    tasks: Sequence[tuple[str, int]],
+    *,
+    settings: CurriculumSettings,
+    stop_after: Literal["pretrain", "finetune"] = "finetune",
+    **paths: Path,
+) -> dict[tuple[str, int], dict[str, StageResult]]:
+    """Every stage of every ``(arm, seed)``, ``settings.parallel_runs`` runs at a time.
+
+    An arm's stage 1 (if it pretrains) hands its best checkpoint to its stage-2 runs
+    (``model.pretrained_trunk``), which may then train side by side. Runs start in the
+    order of ``tasks``, except that stage-2 runs whose trunk just finished go first (they
+    are on the longest chain). Each run goes to ``<runs_dir>/<arm>/seed_<seed>/<stage>``
+    and is skipped when its done-marker records the same command. After a failure no new
+    run starts; the running ones finish (they stay resumable) and the first error is raised.
 
     Args:
-        arm: A key of :data:`ARMS`.
-        data_root: The processed-data root.
-        config_dir: Where the dataset configs are (:func:`write_curriculum_configs`).
-        runs_dir: Root of the runs.
-        settings: Sizes and extra overrides.
-        seed: train.py's seed.
+        tasks: ``(arm, seed)`` pairs, arms keys of :data:`ARMS`.
+        settings: Sizes, extra overrides and ``parallel_runs``.
         stop_after: ``"pretrain"`` runs stage 1 only.
+        **paths: ``data_root``, ``config_dir`` (the dataset configs) and ``runs_dir``.
 
     Returns:
-        The finished runs by stage name.
+        ``{(arm, seed): {stage: run}}``, stages in the order they ran in a chain.
 
     Raises:
         ValueError: For an unknown arm.
         RuntimeError: If a run fails (its log is named).
     """
-    if arm not in ARMS:
-        raise ValueError(f"arm must be one of {list(ARMS)}, got {arm!r}")
-    variant, pretrains = ARMS[arm].variant, ARMS[arm].pretrains
-    folder = Path(runs_dir).resolve() / arm / f"seed_{seed}"
-    common = dict(
-        variant=variant, data_root=data_root, config_dir=config_dir, settings=settings, seed=seed
+    stages = {task: _arm_stages(task[0], settings, stop_after) for task in tasks}
+    ready = deque((*task, stages[task][0]) for task in tasks if stages[task])
+    ready.extend(
+        (*task, stage)
+        for task in tasks
+        for stage in stages[task][1:]
+        if stages[task][0] != "pretrain"
     )
-
-    def run(stage: Stage, trunk: Path | None) -> StageResult:
-        log_dir = folder / stage
-        return _run_stage(
-            f"{arm}/seed_{seed}/{stage}",
-            stage_command(stage, log_dir=log_dir, trunk=trunk, **common),
-            log_dir,
-            data_root=data_root,
-            dataset_config=Path(config_dir) / "dataset" / f"{variant}_{stage}.yaml",
-            env=settings.run_environment(),
-        )
-
-    results: dict[str, StageResult] = {}
-    trunk = None
-    if pretrains:
-        results["pretrain"] = run("pretrain", None)
-        trunk = results["pretrain"].best_checkpoint
-    if stop_after == "pretrain":
-        return results
-    for stage in ("finetune_movie", "finetune_dg") if settings.dg else ("finetune_movie",):
-        results[stage] = run(stage, trunk)
-    return results
-
-
-def run_arms(
-    tasks: Sequence[tuple[str, int]], *, settings: CurriculumSettings, **common: Any
-) -> dict[tuple[str, int], dict[str, StageResult]]:
-    """:func:`run_arm` for every ``(arm, seed)``, ``settings.parallel_runs`` at a time.
-
-    Tasks start in the given order. After a failure no new task starts; the running ones
-    finish (their runs stay resumable) and the first failed task's error is raised.
-    """
-    failed = threading.Event()
-
-    def chain(arm: str, seed: int) -> dict[str, StageResult] | None:
-        if failed.is_set():
-            return None
-        try:
-            return run_arm(arm, seed=seed, settings=settings, **common)
-        except BaseException:
-            failed.set()
-            raise
-
+    results: dict[tuple[str, int], dict[str, StageResult]] = {task: {} for task in tasks}
+    running: dict[Future[StageResult], tuple[str, int, Stage]] = {}
+    error: BaseException | None = None
     with ThreadPoolExecutor(settings.parallel_runs) as pool:
-        futures = {task: pool.submit(chain, *task) for task in tasks}
-    for future in futures.values():
-        future.result()  # raises the first failed task's error
-    return {task: future.result() for task, future in futures.items()}
+        while running or (ready and error is None):
+            while ready and error is None and len(running) < settings.parallel_runs:
+                arm, seed, stage = ready.popleft()
+                pretrain = results[arm, seed].get("pretrain")
+                trunk = None if pretrain is None else pretrain.best_checkpoint
+                future = pool.submit(
+                    _run_arm_stage, arm, seed, stage, trunk, settings=settings, **paths
+                )
+                running[future] = (arm, seed, stage)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                arm, seed, stage = running.pop(future)
+                try:
+                    results[arm, seed][stage] = future.result()
+                except BaseException as failure:  # noqa: BLE001 - re-raised below
+                    error = error or failure
+                    continue
+                if stage == "pretrain":
+                    ready.extendleft((arm, seed, s) for s in reversed(stages[arm, seed][1:]))
+    if error is not None:
+        raise error
+    return {task: {s: results[task][s] for s in stages[task]} for task in tasks}
+
+
+def run_arm(arm: str, *, seed: int, **kwargs: Any) -> dict[str, StageResult]:
+    """:func:`run_arms` for one arm and seed: ``{stage: run}``."""
+    return run_arms([(arm, seed)], **kwargs)[arm, seed]
