@@ -409,11 +409,14 @@ class TestEndToEnd:
             "poyocap_no_pretraining": ("finetune_movie", "finetune_dg"),
         }
         expected = [f"{arm}/seed_{s}/{st}" for s in (5, 6) for arm in stages for st in stages[arm]]
-        # two chains at a time: every run once, each chain's stages in order
+        # two runs at a time: every run once, each arm's stage 1 before its stage 2
         assert sorted(commands) == sorted(expected)
-        for chain in {name.rsplit("/", 1)[0] for name in expected}:
-            ran = [name for name in commands if name.startswith(chain + "/")]
-            assert ran == [name for name in expected if name.startswith(chain + "/")]
+        order = list(commands)
+        for s in (5, 6):
+            pretrain = order.index(f"poyocap/seed_{s}/pretrain")
+            assert all(
+                order.index(f"poyocap/seed_{s}/{st}") > pretrain for st in stages["poyocap"][1:]
+            )
         for name, command in commands.items():
             arm, seed, stage = name.split("/")
             assert f"seed={seed.removeprefix('seed_')}" in command

@@ -72,7 +72,9 @@ class TestStageCommand:
         assert shlex.split(shlex.join(line)) == line
 
     def test_pretrain_stage_uses_pretrain_epochs_and_no_frame_size(self):
-        settings = CurriculumSettings(pretrain_epochs=3, overrides=("gpus=2", "nodes=1"))
+        settings = CurriculumSettings(
+            pretrain_epochs=3, overrides=("gpus=2", "nodes=1"), parallel_runs=1
+        )
         line = command("pretrain", settings)
         assert "epochs=3" in line and line[-2:] == ["gpus=2", "nodes=1"]
         assert f"epochs={settings.dg_epochs}" in command("finetune_dg", settings)
@@ -105,8 +107,11 @@ class TestSettings:
             ({"pretrain_epochs": 0}, "pretrain_epochs must be an int >= 1, got 0"),
             ({"frame_size": (16, 32)}, r"frame_size must be \(height, width, num_stages\)"),
             ({"overrides": ("gpus",)}, "override 'gpus' is not a Hydra KEY=VALUE override"),
-            ({"eval_epochs": 7}, r"eval_epochs must be None or between 1 and the stage-2 epochs"),
-            ({"eval_epochs": 0}, r"eval_epochs must be None or between 1"),
+            ({"eval_epochs": 7}, r"eval_epochs must be None or divide the stage-2 epochs"),
+            ({"eval_epochs": 4}, r"divide the stage-2 epochs \(\{'movie': 6, 'DG': 12\}\)"),
+            ({"eval_epochs": 0}, r"eval_epochs must be None or divide"),
+            ({"launcher": ("srun",)}, r"parallel_runs=2 with a launcher"),
+            ({"overrides": ("gpus=4",)}, r"parallel_runs=2 with a launcher or gpus/nodes"),
         ],
     )
     def test_invalid(self, kwargs, match):
@@ -524,6 +529,14 @@ class TestRunArms:
         assert trunks["pretrain"] is None
         assert trunks["finetune_dg"] == runs["poyocap", 0]["pretrain"].best_checkpoint
         assert list(runs["poyocap", 0]) == ["pretrain", "finetune_movie", "finetune_dg"]
+
+    def test_a_pair_given_twice_runs_once(self, monkeypatch):
+        fake = _FakeStages()
+        monkeypatch.setattr(arms, "_run_arm_stage", fake)
+        settings = CurriculumSettings(parallel_runs=2, dg=False)
+        runs = run_arms([("poyocap", 0), ("poyocap", 0)], settings=settings)
+        assert fake.started() == [("poyocap", 0, "pretrain"), ("poyocap", 0, "finetune_movie")]
+        assert list(runs) == [("poyocap", 0)]
 
     def test_a_failure_starts_nothing_new_and_is_raised(self, monkeypatch):
         fake = _FakeStages(fail={("poyocap", 0, "pretrain")})

@@ -4,8 +4,9 @@ An arm (:data:`~poyocap_plugin.workflow.stages.ARMS`) is a dataset variant with 
 stage 1: its stage-1 run (if any) hands its best checkpoint to its stage-2 runs as
 ``model.pretrained_trunk``. Every run is a ``poyocap train`` subprocess (torch_brain
 0.1.2's ``train.py``, unchanged) whose command line is logged before it starts and whose
-done-marker (``done.json``) lets a rerun skip it. :func:`run_arms` runs several (arm, seed)
-chains at once; ``poyocap curriculum`` and ``poyocap table3`` both go through it.
+done-marker (``done.json``) lets a rerun skip it. :func:`run_arms` runs the stages of
+several (arm, seed) pairs, several runs at once; ``poyocap curriculum`` and ``poyocap
+table3`` both go through it.
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def run_arms(
         ValueError: For an unknown arm.
         RuntimeError: If a run fails (its log is named).
     """
+    tasks = list(dict.fromkeys(tasks))  # a pair given twice runs once
     stages = {task: _arm_stages(task[0], settings, stop_after) for task in tasks}
     ready = deque((*task, stages[task][0]) for task in tasks if stages[task])
     ready.extend(
@@ -266,6 +268,7 @@ def run_arms(
                 try:
                     results[arm, seed][stage] = future.result()
                 except BaseException as failure:  # noqa: BLE001 - re-raised below
+                    logger.error("%s/seed_%d/%s failed: %s", arm, seed, stage, failure)
                     error = error or failure
                     continue
                 if stage == "pretrain":

@@ -171,7 +171,7 @@ def run_curriculum(
     result = CurriculumResult(data_root=data_root, simulated=simulation is not None, seeds=seeds)
     # stage 1 is the first arm's: stopping after it runs that arm only
     arms = CURRICULUM_ARMS[:1] if stop_after == "pretrain" else CURRICULUM_ARMS
-    # seed by seed: an interrupted job leaves whole pairs of arms
+    # runs start seed by seed (parallel runs may overlap seeds)
     runs = run_arms(
         [(arm, run_seed) for run_seed in seeds for arm in arms],
         data_root=data_root,

@@ -35,8 +35,9 @@ class CurriculumSettings:
             many epochs (train.py's ``eval_epochs``); None validates once, after the last
             epoch, which halves a CPU movie run's time (its validation windows outnumber its
             training windows two to one). Stage 1 validates every epoch (its curves).
-        parallel_runs: How many (arm, seed) run chains train at once, each as its own
-            ``poyocap train`` processes; above 1, each run gets ``OMP_NUM_THREADS`` = cores /
+        parallel_runs: How many training runs (``poyocap train`` processes) go at once;
+            above 1 (refused with a launcher or gpus/nodes overrides, where every rank
+            would schedule its own), each run gets ``OMP_NUM_THREADS`` = cores /
             ``parallel_runs`` unless the environment sets it. 2 on a 2-core CPU: one run's
             data loading overlaps the other's compute.
         dg: Also run the DG-classification finetune (Table 3's DG-accuracy column).
@@ -67,13 +68,24 @@ class CurriculumSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"CurriculumSettings.{name} must be an int >= 1, got {value!r}")
-        if self.eval_epochs is not None and not (
-            1 <= self.eval_epochs <= min(self.finetune_epochs, self.dg_epochs)
+        stage2_epochs = {"movie": self.finetune_epochs} | (
+            {"DG": self.dg_epochs} if self.dg else {}
+        )
+        if self.eval_epochs is not None and (
+            self.eval_epochs < 1 or any(e % self.eval_epochs for e in stage2_epochs.values())
+        ):
+            # Lightning validates (and checkpoints) only at multiples of eval_epochs: the
+            # epochs after the last multiple would be trained and thrown away
+            raise ValueError(
+                f"CurriculumSettings.eval_epochs must be None or divide the stage-2 epochs "
+                f"({stage2_epochs}), got {self.eval_epochs!r}"
+            )
+        if self.parallel_runs > 1 and (
+            self.launcher or any(o.startswith(("gpus=", "nodes=")) for o in self.overrides)
         ):
             raise ValueError(
-                "CurriculumSettings.eval_epochs must be None or between 1 and the stage-2 "
-                f"epochs ({self.finetune_epochs} movie, {self.dg_epochs} DG), got "
-                f"{self.eval_epochs!r}: a run that never validates has no best checkpoint"
+                f"CurriculumSettings.parallel_runs={self.parallel_runs} with a launcher or "
+                "gpus/nodes overrides: every rank would schedule its own runs; use 1"
             )
         if self.parallel_runs < 1:
             raise ValueError(

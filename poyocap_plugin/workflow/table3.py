@@ -3,7 +3,7 @@
 POYO-CAP (Bae et al., ICLR 2026), Table 3, compares POYO-CAP with finetuning from scratch
 and three other pretraining diets, by test movie SSIM and DG accuracy (mean +- 95 % CI over
 3 seeds). :func:`run_table3` reruns that comparison with the plugin's curriculum
-(:func:`poyocap_plugin.workflow.arms.run_arm`, one arm per row, resumable) and
+(:func:`poyocap_plugin.workflow.arms.run_arms`, one arm per row, resumable) and
 :func:`format_table3` prints it beside the paper's numbers.
 
 .. note::
@@ -182,7 +182,7 @@ def run_table3(
 
     Uses the curriculum's steps: the data (given, or simulated and prepared into
     ``<out_dir>/data``), the dataset configs of every variant, then
-    :func:`~poyocap_plugin.workflow.arms.run_arm` per (arm, seed) into
+    :func:`~poyocap_plugin.workflow.arms.run_arms` for every (arm, seed) into
     ``<out_dir>/runs``, each run skipped when finished before.
 
     Args:

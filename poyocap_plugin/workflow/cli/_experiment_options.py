@@ -135,7 +135,7 @@ _OPTIONS = (
     _preset_field(
         "--eval-epochs", int, "Validate stage-2 runs every N epochs (train.py's eval_epochs)."
     ),
-    _preset_field("--parallel-runs", int, "(arm, seed) run chains trained at once."),
+    _preset_field("--parallel-runs", int, "Training runs at once."),
     click.option(
         "--override",
         "overrides",
