@@ -264,10 +264,16 @@ def _argument(command: list[str], key: str) -> str:
 
 
 class TestSeeds:
-    def test_every_arm_runs_once_per_seed_in_its_own_folder(self, fake_trainer, tmp_path):
+    def test_every_arm_runs_once_per_seed_in_its_own_folder(
+        self, fake_trainer, tmp_path, monkeypatch
+    ):
         fake, data_root = fake_trainer
         out = tmp_path / "out"
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
         result = run_curriculum(out, data_root=data_root, seed=7, n_seeds=2)
+        # two runs at a time, one thread each
+        assert {env["OMP_NUM_THREADS"] for env in fake.envs} == {"1"}
         assert result.seeds == (7, 8)
         ran = {(_argument(c, "seed"), _argument(c, "log_dir")) for c in fake.commands}
         assert ran == {
