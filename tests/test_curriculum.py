@@ -17,7 +17,7 @@ from PIL import Image
 
 from poyocap_plugin.brainset import BRAINSET_ID
 from poyocap_plugin.workflow import arms, curriculum
-from poyocap_plugin.workflow.arms import run_arm, run_arms, stage_command
+from poyocap_plugin.workflow.arms import run_arms, stage_command
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.curriculum import run_curriculum, write_curriculum_configs
 from poyocap_plugin.workflow.runs import RunOutputs, StageResult, arm_metrics
@@ -184,13 +184,12 @@ class TestArguments:
 
     def test_unknown_arm(self, tmp_path):
         with pytest.raises(ValueError, match="arm must be one of"):
-            run_arm(
-                "nope",
+            run_arms(
+                [("nope", 0)],
                 data_root=tmp_path,
                 config_dir=tmp_path,
                 runs_dir=tmp_path,
                 settings=CurriculumSettings(),
-                seed=0,
             )
 
     def test_cli_needs_a_data_source(self, tmp_path):

@@ -89,7 +89,7 @@ def test_run_table3_rejects_bad_arguments_before_running(tmp_path, kwargs, match
 
 
 def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
-    """run_table3 runs each (arm, seed) through run_arm and tabulates the means."""
+    """run_table3 runs each (arm, seed) through run_arms and tabulates the means."""
     calls = []
 
     def fake_configs(data_root, out_dir, *, variants, settings, min_units):

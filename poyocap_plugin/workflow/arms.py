@@ -29,7 +29,7 @@ from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.stages import ARMS, STAGES, Stage
 from poyocap_plugin.workflow.steps import MARKER_NAME, read_marker, run_logged, run_step
 
-__all__ = ["data_fingerprint", "run_arm", "run_arms", "stage_command"]
+__all__ = ["data_fingerprint", "run_arms", "stage_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +242,8 @@ def run_arms(
     """
     tasks = list(dict.fromkeys(tasks))  # a pair given twice runs once
     stages = {task: _arm_stages(task[0], settings, stop_after) for task in tasks}
+    # every chain's first run, then the stage-2 runs that need no trunk; an arm's stage-2
+    # runs join (at the front) when its stage 1 is done
     ready = deque((*task, stages[task][0]) for task in tasks if stages[task])
     ready.extend(
         (*task, stage)
@@ -276,8 +278,3 @@ def run_arms(
     if error is not None:
         raise error
     return {task: {s: results[task][s] for s in stages[task]} for task in tasks}
-
-
-def run_arm(arm: str, *, seed: int, **kwargs: Any) -> dict[str, StageResult]:
-    """:func:`run_arms` for one arm and seed: ``{stage: run}``."""
-    return run_arms([(arm, seed)], **kwargs)[arm, seed]
