@@ -4,7 +4,7 @@ and the commands that run in seconds end to end."""
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -25,7 +25,7 @@ from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH
 from poyocap_plugin.neuron_sampler import Criterion
 from poyocap_plugin.workflow import arms, curriculum
 from poyocap_plugin.workflow import cli as cli_package
-from poyocap_plugin.workflow.cli import cli, main
+from poyocap_plugin.workflow.cli import cli, experiments, main
 from poyocap_plugin.workflow.cli._library import (
     choices_of,
     default_of,
@@ -52,7 +52,7 @@ from poyocap_plugin.workflow.simulate import (
     simulate_sessions,
 )
 from poyocap_plugin.workflow.simulate.session import Breakage
-from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
+from poyocap_plugin.workflow.simulated_brainset import SIMULATIONS, SimulationSettings
 from poyocap_plugin.workflow.stages import TABLE3_ARMS, VARIANTS
 from poyocap_plugin.workflow.table3 import run_table3
 
@@ -217,13 +217,36 @@ class TestDefaults:
         assert DURATIONS[param("simulate", "duration").default]() == SessionLayout()
 
     @pytest.mark.parametrize("command", ["curriculum", "table3"])
-    def test_simulation_options_are_simulation_settings_defaults(self, command):
-        settings = SimulationSettings()
-        assert param(command, "sim_sessions").default == settings.n_sessions
-        assert param(command, "sim_rois").default == settings.n_rois
-        assert param(command, "sim_dg_repeats").default == settings.dg_repeats
-        assert param(command, "prepare_workers").default == settings.prepare_workers
-        assert param(command, "sim_cre_lines").default == settings.cre_lines
+    def test_simulation_options_default_to_the_preset_s_set(self, command):
+        for name in ("n_sessions", "n_rois", "dg_repeats", "prepare_workers"):
+            assert param(command, name).default is None, name
+        assert param(command, "cre_lines").default == ()
+
+    @pytest.mark.parametrize(
+        ("args", "expected"),
+        [
+            ([], SIMULATIONS["cpu"]),
+            (["--preset", "study"], SIMULATIONS["study"]),
+            (
+                ["--preset", "study", "--sim-rois", "7", "--sim-cre-line", "Sst-IRES-Cre"],
+                replace(SIMULATIONS["study"], n_rois=7, cre_lines=("Sst-IRES-Cre",)),
+            ),
+        ],
+    )
+    def test_table3_simulates_the_preset_s_set_with_the_options_changes(
+        self, tmp_path, monkeypatch, args, expected
+    ):
+        seen = {}
+
+        def fake_run_table3(out_dir, *, simulation, settings, **kwargs):
+            seen["simulation"] = simulation
+            seen["settings"] = settings
+            raise SystemExit(0)
+
+        monkeypatch.setattr(experiments, "run_table3", fake_run_table3)
+        invoke("table3", tmp_path / "out", "--simulate", *args)
+        assert seen["simulation"] == expected
+        assert seen["settings"] == CurriculumSettings()
 
     @pytest.mark.parametrize("command", ["curriculum", "table3"])
     def test_run_options_are_curriculum_settings_defaults(self, command):
@@ -246,9 +269,9 @@ class TestDefaults:
 
     def test_help_shows_the_settings_defaults(self):
         output = invoke("curriculum", "--help").output
-        settings = SimulationSettings()
-        assert f"[default: {', '.join(settings.cre_lines)}]" in output
-        assert f"[default: {settings.n_rois}]" in output
+        words = " ".join(output.split())  # help text wraps
+        assert f"cpu: {', '.join(SIMULATIONS['cpu'].cre_lines)};" in words
+        assert f"study: {SIMULATIONS['study'].n_sessions}, paper:" in words
         height, width, _ = CurriculumSettings().frame_size
         assert f"cpu ({CurriculumSettings().model}, {height}x{width} frames" in output
 

@@ -43,17 +43,18 @@ class TestFormatTable3:
         assert paired_with_scratch(self.rows) == {}
 
     def test_every_arm_is_compared_with_from_scratch_over_the_same_seeds(self):
+        scratch = {"movie_ssim": (0.50, 0.55, 0.58), "dg_accuracy": (0.25, 0.30, 0.30)}
         rows = [
-            Table3Row("poyocap", (0.60, 0.62, 0.65), (0.30, 0.20, 0.40)),
-            Table3Row("from_scratch", (0.50, 0.55, 0.58), (0.25, 0.30, 0.30)),
-            Table3Row("reverse_ssl", (0.45,), ()),
+            Table3Row("poyocap", (0.60, 0.62, 0.65), (0.30, 0.20, 0.40), scratch),
+            Table3Row("from_scratch", (0.40, 0.45, 0.48), (0.25, 0.30, 0.30), scratch),
+            Table3Row("reverse_ssl", (0.45,), (), {"movie_ssim": (0.4,)}),
         ]
         comparisons = paired_with_scratch(rows)
         assert comparisons["reverse_ssl"] == {"movie_ssim": None, "dg_accuracy": None}
         ssim = comparisons["poyocap"]["movie_ssim"]
         assert ssim.differences == pytest.approx((0.10, 0.07, 0.07))
         assert ssim.p == pytest.approx(
-            stats.ttest_rel(rows[0].movie_ssim, rows[1].movie_ssim).pvalue
+            stats.ttest_rel(rows[0].movie_ssim, scratch["movie_ssim"]).pvalue
         )
         lines = format_table3(rows, simulated=True).splitlines()
         assert lines[-2:] == [
@@ -123,3 +124,40 @@ def test_run_table3_collects_every_arm_and_seed(tmp_path, monkeypatch):
     saved = json.loads((tmp_path / "t3" / "table3.json").read_text())
     assert saved["simulated"] is False and saved["seeds"] == [0, 1, 2]
     assert saved["arms"]["reverse_ssl"]["movie_ssim"]["mean"] == pytest.approx(0.4)
+
+
+def test_run_table3_pairs_each_arm_with_from_scratch_on_the_arm_s_own_recordings(
+    tmp_path, monkeypatch
+):
+    """From scratch tests on every recording; each arm is compared with its score on the
+    recordings that arm tested on, seed by seed."""
+    tested = {"poyocap": ("2",), "reverse_ssl": ("1",), "from_scratch": ("1", "2")}
+
+    def fake_stage(arm, seed, stage, trunk, *, data_root, config_dir, runs_dir, settings):
+        key = {
+            "pretrain": "x",
+            "finetune_movie": "natural_movie_one_image/MovieSSIM()",
+            "finetune_dg": "drifting_gratings_orientation/MulticlassAccuracy()",
+        }[stage]
+        # recording 1 scores 0.2 + seed / 10, recording 2 scores 0.6 + seed / 100
+        metrics = {
+            f"allen_brain_observatory_calcium/{r}/{key}/test": (
+                0.2 + seed / 10 if r == "1" else 0.6 + seed / 100
+            )
+            + (0.05 if arm == "poyocap" else 0.0)
+            for r in tested[arm]
+        }
+        return StageResult(stage, (), Path(), Path(), Path(), metrics, 0.0)
+
+    monkeypatch.setattr(table3, "write_curriculum_configs", lambda *a, **k: tmp_path)
+    monkeypatch.setattr(arms, "_run_arm_stage", fake_stage)
+    rows, _ = run_table3(tmp_path / "t3", data_root=tmp_path, seeds=(0, 1, 2), arms=tuple(tested))
+    by_arm = {row.arm: row for row in rows}
+    assert by_arm["from_scratch"].movie_ssim == pytest.approx((0.4, 0.455, 0.51))
+    assert by_arm["poyocap"].from_scratch["movie_ssim"] == pytest.approx((0.6, 0.61, 0.62))
+    assert by_arm["reverse_ssl"].from_scratch["dg_accuracy"] == pytest.approx((0.2, 0.3, 0.4))
+    comparison = paired_with_scratch(rows)["poyocap"]["movie_ssim"]
+    assert comparison.differences == pytest.approx((0.05, 0.05, 0.05))
+    assert paired_with_scratch(rows)["reverse_ssl"]["movie_ssim"].differences == pytest.approx(
+        (0.0, 0.0, 0.0)
+    )

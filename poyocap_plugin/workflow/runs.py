@@ -16,13 +16,20 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from poyocap_plugin.brainset import BRAINSET_ID
 from poyocap_plugin.workflow.stages import STAGES
 
-__all__ = ["RunOutputs", "StageResult", "arm_metrics", "find_run_outputs"]
+__all__ = [
+    "RunOutputs",
+    "StageResult",
+    "arm_metrics",
+    "find_run_outputs",
+    "recording_metrics",
+]
 
 _VERSION = re.compile(r"version_(\d+)$")
 # ModelCheckpoint's default name for the monitored (best) checkpoint: epoch=E-step=S.ckpt
@@ -132,23 +139,49 @@ class StageResult:
     wall_s: float
 
 
-def _mean_metric(metrics: dict[str, float], suffix: str) -> float | None:
-    values = [v for k, v in metrics.items() if k.startswith(BRAINSET_ID) and k.endswith(suffix)]
-    return sum(values) / len(values) if values else None
+def _recording(key: str) -> str:
+    # <brainset>/<recording>/<readout>/<metric>/test
+    return key.split("/")[1]
 
 
-def arm_metrics(results: dict[str, StageResult]) -> dict[str, float | None]:
-    """Movie SSIM and DG accuracy of an arm: test metrics averaged over recordings.
+def recording_metrics(results: dict[str, StageResult]) -> dict[str, dict[str, float]]:
+    """Movie SSIM and DG accuracy of an arm per test recording.
 
     Returns:
-        ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run.
+        ``{"movie_ssim": {recording: value}, "dg_accuracy": {...}}``, empty where the stage
+        did not run.
     """
     return {
         spec.metric: (
-            _mean_metric(results[stage].test_metrics, spec.test_metric)
+            {
+                _recording(key): value
+                for key, value in results[stage].test_metrics.items()
+                if key.startswith(BRAINSET_ID) and key.endswith(spec.test_metric)
+            }
             if stage in results
-            else None
+            else {}
         )
         for stage, spec in STAGES.items()
         if spec.metric is not None
     }
+
+
+def arm_metrics(
+    results: dict[str, StageResult], *, recordings: Collection[str] | None = None
+) -> dict[str, float | None]:
+    """Movie SSIM and DG accuracy of an arm: test metrics averaged over recordings.
+
+    Args:
+        results: The arm's runs by stage.
+        recordings: Average over these test recordings only (those the arm tested on);
+            None: over all.
+
+    Returns:
+        ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run or
+        tested none of ``recordings``.
+    """
+    means: dict[str, float | None] = {}
+    for metric, by_recording in recording_metrics(results).items():
+        values = [v for r, v in by_recording.items() if recordings is None or r in recordings]
+        means[metric] = sum(values) / len(values) if values else None
+    return means

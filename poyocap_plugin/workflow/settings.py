@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
 
 __all__ = ["CurriculumSettings", "Preset"]
 
-Preset = Literal["cpu", "paper"]
+Preset = Literal["cpu", "study", "paper"]
 
 
 @dataclass(frozen=True)
@@ -118,16 +118,19 @@ class CurriculumSettings:
 
     @classmethod
     def preset(cls, name: Preset, **changes: Any) -> CurriculumSettings:
-        """``cpu``: the demo size (minutes on 2 cores); ``paper``: the paper's settings.
+        """``cpu``: the demo size (minutes on 2 cores); ``study``: the same run sizes, meant
+        for the larger simulated set of ``table3 --simulate --preset study``
+        (:data:`~poyocap_plugin.workflow.simulated_brainset.SIMULATIONS`); ``paper``: the
+        paper's settings.
 
         Args:
-            name: ``"cpu"`` or ``"paper"``.
+            name: A :data:`Preset`.
             **changes: Fields to change from the preset.
 
         Raises:
             ValueError: For an unknown preset name.
         """
-        if name == "cpu":
+        if name in ("cpu", "study"):
             base = cls()
         elif name == "paper":
             base = cls(
@@ -144,5 +147,5 @@ class CurriculumSettings:
                 parallel_runs=1,
             )
         else:
-            raise ValueError(f"preset must be 'cpu' or 'paper', got {name!r}")
+            raise ValueError(f"preset must be one of {get_args(Preset)}, got {name!r}")
         return replace(base, **changes)

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.settings import Preset
 from poyocap_plugin.workflow.steps import run_logged, run_step
 
-__all__ = ["SimulationSettings", "prepare_data"]
+__all__ = ["SIMULATIONS", "SimulationSettings", "prepare_data"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,25 @@ class SimulationSettings:
             )
         if self.n_sessions < 2:
             raise ValueError(f"SimulationSettings.n_sessions must be >= 2, got {self.n_sessions}")
+
+
+#: each preset's simulated set (``--simulate``): the demo's, or for ``study`` one Ntsr1
+#: session more, so that POYO-CAP pretrains on other lines (Sst, Vip, Ntsr1) than
+#: inhibitory-only SSL (Sst, Vip): on the demo's set those two arms are the same runs
+SIMULATIONS: dict[Preset, SimulationSettings] = {
+    "cpu": SimulationSettings(),
+    "study": SimulationSettings(
+        cre_lines=(
+            "Sst-IRES-Cre",
+            "Cux2-CreERT2",
+            "Vip-IRES-Cre",
+            "Rorb-IRES2-Cre",
+            "Ntsr1-Cre_GN220",
+        ),
+        n_sessions=5,
+    ),
+    "paper": SimulationSettings(),
+}
 
 
 def prepare_data(out_dir: Path, simulation: SimulationSettings) -> Path:

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from poyocap_plugin.workflow.arms import run_arms
 from poyocap_plugin.workflow.curriculum import write_curriculum_configs
 from poyocap_plugin.workflow.files import write_text_atomically
-from poyocap_plugin.workflow.runs import arm_metrics
+from poyocap_plugin.workflow.runs import StageResult, arm_metrics, recording_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
 from poyocap_plugin.workflow.stages import ARMS, METRICS, TABLE3_ARMS
@@ -49,11 +49,15 @@ class Table3Row:
         arm: A key of :data:`~poyocap_plugin.workflow.stages.TABLE3_ARMS`.
         movie_ssim: Test movie SSIM per seed (mean over recordings).
         dg_accuracy: Test DG accuracy per seed (mean over recordings); empty if not run.
+        from_scratch: The paired reference: per metric, from scratch's per-seed value
+            averaged over *this arm's* test recordings (from scratch tests on every
+            recording); empty where from scratch did not run.
     """
 
     arm: str
     movie_ssim: tuple[float, ...]
     dg_accuracy: tuple[float, ...]
+    from_scratch: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 #: the arm every other arm is compared with
@@ -67,22 +71,19 @@ def _cell(values: Sequence[float]) -> str:
 def paired_with_scratch(
     rows: Sequence[Table3Row],
 ) -> dict[str, dict[str, PairedComparison | None]]:
-    """Every other arm minus from scratch, per metric, paired by seed.
+    """Every other arm minus from scratch, per metric, paired by seed and test recording.
 
     Returns:
-        ``{arm: {metric: comparison}}``, a comparison None where either arm lacks the
-        metric or has fewer than two seeds; empty without a from-scratch row.
+        ``{arm: {metric: comparison}}`` for every row with a from-scratch reference, a
+        comparison None where either side lacks the metric or has fewer than two seeds.
     """
-    reference = next((r for r in rows if r.arm == _REFERENCE_ARM), None)
-    if reference is None:
-        return {}
     comparisons: dict[str, dict[str, PairedComparison | None]] = {}
     for row in rows:
-        if row.arm == _REFERENCE_ARM:
+        if row.arm == _REFERENCE_ARM or not row.from_scratch:
             continue
         comparisons[row.arm] = {}
         for metric in METRICS:
-            a, b = getattr(row, metric), getattr(reference, metric)
+            a, b = getattr(row, metric), row.from_scratch.get(metric, ())
             usable = len(a) == len(b) >= 2
             comparisons[row.arm][metric] = (
                 paired(a, b, a=row.arm, b=_REFERENCE_ARM) if usable else None
@@ -128,8 +129,10 @@ def format_table3(rows: Sequence[Table3Row], *, simulated: bool) -> str:
     if any(c is not None for by_metric in comparisons.values() for c in by_metric.values()):
         lines += [
             "",
-            f"Paired difference from {ARMS[_REFERENCE_ARM].title} over the same seeds: mean "
-            '± 95 % CI, paired t-test p ("not significant" where p >= 0.05).',
+            f"Paired difference from {ARMS[_REFERENCE_ARM].title}, same seed and same test "
+            "recordings (from scratch's score averaged over the arm's own test recordings; "
+            "it trains on every neuron of every recording, the arm on its partition): mean "
+            '± 95 % CI over seeds, paired t-test p ("not significant" where p >= 0.05).',
             "",
             "| arm | " + " | ".join(f"{label} − from scratch" for label in METRICS.values()) + " |",
             "|---" * (len(METRICS) + 1) + "|",
@@ -166,6 +169,37 @@ def summarize_table3(rows: Sequence[Table3Row]) -> dict[str, dict[str, object]]:
             entry[key] = record
         summary[row.arm] = entry
     return summary
+
+
+def _table3_row(
+    arm: str,
+    seeds: Sequence[int],
+    runs: Mapping[tuple[str, int], dict[str, StageResult]],
+    *,
+    paired: bool,
+) -> Table3Row:
+    """One arm's row from its runs; with ``paired``, from scratch on the arm's recordings."""
+    values: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    scratch: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    for seed in seeds:
+        logger.info("table3: %s seed %d: %s", arm, seed, arm_metrics(runs[arm, seed]))
+        for metric, by_recording in recording_metrics(runs[arm, seed]).items():
+            values[metric].append(sum(by_recording.values()) / len(by_recording))
+            if not paired:
+                continue
+            reference = arm_metrics(runs[_REFERENCE_ARM, seed], recordings=by_recording)[metric]
+            if reference is None:
+                raise ValueError(
+                    f"{_REFERENCE_ARM} seed {seed} has no {metric} on {arm}'s test "
+                    f"recordings {sorted(by_recording)}: it should test on every recording"
+                )
+            scratch[metric].append(reference)
+    return Table3Row(
+        arm,
+        tuple(values["movie_ssim"]),
+        tuple(values["dg_accuracy"]),
+        {metric: tuple(v) for metric, v in scratch.items() if v},
+    )
 
 
 def run_table3(
@@ -230,15 +264,7 @@ def run_table3(
         runs_dir=out_dir / "runs",
         settings=settings,
     )
-    rows = []
-    for arm in arms:
-        ssim, accuracy = [], []
-        for seed in seeds:
-            metrics = arm_metrics(runs[arm, seed])
-            ssim.append(metrics["movie_ssim"])
-            accuracy.append(metrics["dg_accuracy"])
-            logger.info("table3: %s seed %d: %s", arm, seed, metrics)
-        rows.append(Table3Row(arm, tuple(ssim), tuple(accuracy)))
+    rows = [_table3_row(arm, seeds, runs, paired=_REFERENCE_ARM in arms) for arm in arms]
     table = format_table3(rows, simulated=simulation is not None)
     path = out_dir / "table3.md"
     write_text_atomically(path, "# POYO-CAP Table 3, rerun\n\n" + table)

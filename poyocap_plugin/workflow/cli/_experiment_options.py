@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from poyocap_plugin.workflow.cli._library import (
 )
 from poyocap_plugin.workflow.curriculum import run_curriculum
 from poyocap_plugin.workflow.settings import CurriculumSettings, Preset
-from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
+from poyocap_plugin.workflow.simulated_brainset import SIMULATIONS, SimulationSettings
 
 __all__ = ["DEFAULT_PRESET", "RunInputs", "curriculum_inputs", "curriculum_options"]
 
@@ -30,8 +31,15 @@ DEFAULT_PRESET: Preset = "cpu"
 RunInputs = tuple[Path | None, SimulationSettings | None, CurriculumSettings, int]
 
 
-def _simulation(name: str) -> Any:
-    return field_default(SimulationSettings, name)
+def _simulation_option(flag: str, name: str, value_type: Any, what: str) -> Callable[[F], F]:
+    by_preset = ", ".join(f"{p}: {getattr(SIMULATIONS[p], name)}" for p in choices_of(Preset))
+    return click.option(
+        flag,
+        name,
+        type=value_type,
+        default=None,
+        help=f"With --simulate: {what} Default: the preset's ({by_preset}).",
+    )
 
 
 def _preset_help() -> str:
@@ -71,42 +79,24 @@ _OPTIONS = (
         help="Simulate a small Allen-format dataset and prepare it with `brainsets "
         "prepare` into OUT_DIR/data.",
     ),
-    click.option(
-        "--sim-sessions",
-        type=int,
-        default=_simulation("n_sessions"),
-        show_default=True,
-        help="With --simulate: number of sessions.",
-    ),
+    _simulation_option("--sim-sessions", "n_sessions", int, "number of sessions."),
     click.option(
         "--sim-cre-line",
-        "sim_cre_lines",
+        "cre_lines",
         multiple=True,
-        default=_simulation("cre_lines"),
-        show_default=True,
+        default=(),
         help="With --simulate: a Cre line, allensdk spelling (repeatable; sessions cycle "
-        "through them). Mix predictable (Sst, Vip, Pvalb, Ntsr1) and other lines.",
+        "through them). Mix predictable (Sst, Vip, Pvalb, Ntsr1) and other lines. Default: "
+        "the preset's ("
+        + "; ".join(f"{p}: {', '.join(SIMULATIONS[p].cre_lines)}" for p in choices_of(Preset))
+        + ").",
     ),
-    click.option(
-        "--sim-rois",
-        type=int,
-        default=_simulation("n_rois"),
-        show_default=True,
-        help="With --simulate: ROIs per session.",
+    _simulation_option("--sim-rois", "n_rois", int, "ROIs per session."),
+    _simulation_option(
+        "--sim-dg-repeats", "dg_repeats", int, "repeats of each of the 40 grating conditions."
     ),
-    click.option(
-        "--sim-dg-repeats",
-        type=int,
-        default=_simulation("dg_repeats"),
-        show_default=True,
-        help="With --simulate: repeats of each of the 40 drifting-grating conditions.",
-    ),
-    click.option(
-        "--prepare-workers",
-        type=int,
-        default=_simulation("prepare_workers"),
-        show_default=True,
-        help="With --simulate: `brainsets prepare -c N` (parallel Ray workers).",
+    _simulation_option(
+        "--prepare-workers", "prepare_workers", int, "`brainsets prepare -c N` (Ray workers)."
     ),
     click.option(
         "--preset",
@@ -179,10 +169,11 @@ def curriculum_inputs(kwargs: dict[str, Any], **changes: Any) -> RunInputs:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     data_root, simulate_data = kwargs.pop("data_root"), kwargs.pop("simulate_data")
-    sim_sessions, sim_rois = kwargs.pop("sim_sessions"), kwargs.pop("sim_rois")
-    sim_dg_repeats = kwargs.pop("sim_dg_repeats")
-    sim_cre_lines = tuple(kwargs.pop("sim_cre_lines"))
-    prepare_workers = kwargs.pop("prepare_workers")
+    simulation_changes = {
+        name: value
+        for name in ("n_sessions", "n_rois", "dg_repeats", "prepare_workers", "cre_lines")
+        if (value := kwargs.pop(name)) not in (None, ())
+    }
     if (data_root is None) == (not simulate_data):
         raise click.ClickException(
             "Give either --data-root DIR (a processed brainset) or --simulate."
@@ -194,12 +185,6 @@ def curriculum_inputs(kwargs: dict[str, Any], **changes: Any) -> RunInputs:
     changes |= {k: v for k, v in kwargs.items() if v is not None}
     with user_errors(ValueError):
         if simulate_data:
-            simulation = SimulationSettings(
-                n_sessions=sim_sessions,
-                n_rois=sim_rois,
-                dg_repeats=sim_dg_repeats,
-                prepare_workers=prepare_workers,
-                cre_lines=sim_cre_lines,
-            )
+            simulation = replace(SIMULATIONS[preset], **simulation_changes)
         settings = CurriculumSettings.preset(preset, overrides=overrides, **changes)
     return data_root, simulation, settings, min_units
