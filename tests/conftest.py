@@ -9,7 +9,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 import torch_brain.registry as registry
+from omegaconf import OmegaConf
 from temporaldata import ArrayDict, Data, Interval, RegularTimeSeries
 
 from poyocap_plugin.brainset import BRAINSET_ID
@@ -251,3 +253,81 @@ def write_nm1_frames_config(search_dir: Path, *, height: int, width: int) -> lis
     (search_dir / "dataset").mkdir(parents=True, exist_ok=True)
     (search_dir / "dataset" / f"{name}.yaml").write_text(yaml.safe_dump(groups))
     return [f"hydra.searchpath=[file://{search_dir}]", f"dataset={name}"]
+
+
+#: train.py seed of the stage-1 checkpoints below
+PROBE_SEED = 3
+
+
+def stage1_run_config(data_root) -> dict:
+    """A stage-1 config as train.py saves it: plain containers, interpolations unresolved."""
+    return {
+        "model": {
+            "_target_": "poyocap_plugin.models.CAPOYO",
+            "sequence_length": 1.0,
+            "latent_step": 0.25,
+            "num_latents_per_step": 2,
+            "dim": 16,
+            "depth": 1,
+            "dim_head": 8,
+            "cross_heads": 1,
+            "self_heads": 2,
+            "ffn_dropout": 0.0,
+            "lin_dropout": 0.0,
+            "atn_dropout": 0.0,
+            "readouts": {"drifting_gratings_orientation": 0.01},
+            "masking": {
+                "_target_": "poyocap_plugin.nn.LatentMasking",
+                "dim": "${model.dim}",
+                "seed": "${seed}",
+            },
+        },
+        "data_root": str(data_root),
+        "dataset": [
+            {
+                "selection": [{"brainset": BRAINSET_ID}],
+                "config": {
+                    "sampling_intervals_modifier": "sampling_intervals = sampling_intervals"
+                    " & data.drifting_gratings.coalesce(0.3)\n",
+                    "multitask_readout": [
+                        {"readout_id": "drifting_gratings_orientation", "metrics": []}
+                    ],
+                },
+            }
+        ],
+        "neuron_sampler": {
+            "_target_": "poyocap_plugin.neuron_sampler.NeuronSampler",
+            "population": "predictable",
+        },
+        "eval_transforms": ["${neuron_sampler}"],
+        "seed": PROBE_SEED,
+    }
+
+
+def write_stage1_checkpoint(
+    path, data_root, *, trained: bool, scale: float = 0.5, noise_seed: int | None = None
+):
+    """A Lightning-style checkpoint of a model built as train.py builds it; ``trained``
+    adds Gaussian noise of std ``scale`` (drawn with ``noise_seed``) to every weight."""
+    import hydra
+    from torch_brain.data import Dataset
+    from torch_brain.registry import MODALITY_REGISTRY
+
+    import poyocap_plugin.modalities  # noqa: F401
+
+    config = stage1_run_config(data_root)
+    cfg = OmegaConf.create(config)
+    torch.manual_seed(cfg.seed)
+    model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
+    dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split="train")
+    model.unit_emb.initialize_vocab(dataset.get_unit_ids())
+    model.session_emb.initialize_vocab(dataset.get_session_ids())
+    if trained:  # stands in for stage 1: any weights other than the initial ones
+        generator = None if noise_seed is None else torch.Generator().manual_seed(noise_seed)
+        with torch.no_grad():
+            for parameter in model.parameters():
+                noise = torch.randn(parameter.shape, generator=generator)
+                parameter.add_(scale * noise)
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": config}, path)
+    return path

@@ -25,6 +25,16 @@ from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH
 from poyocap_plugin.neuron_sampler import Criterion
 from poyocap_plugin.workflow import arms, curriculum
 from poyocap_plugin.workflow import cli as cli_package
+from poyocap_plugin.workflow.analyses.fisher import run_fisher
+from poyocap_plugin.workflow.analyses.landscape import Directions, run_landscape
+from poyocap_plugin.workflow.analyses.scaling import (
+    QUICK_SEEDS,
+    QUICK_SIZES,
+    model_sizes,
+    quick_settings,
+    run_scaling,
+)
+from poyocap_plugin.workflow.cli import analyses as cli_analyses
 from poyocap_plugin.workflow.cli import cli, experiments, main
 from poyocap_plugin.workflow.cli._library import (
     choices_of,
@@ -122,6 +132,9 @@ OPTIONS = {
     "probe": ["--out", "--data-root", "--seed", "--batch-size", "--device", "--pooling"],
     "curriculum": [*_SHARED, "--seed", "--seeds", "--dg", "--no-dg", "--stop-after"],
     "table3": [*_SHARED, "--seed", "--arm"],
+    "analyze landscape": [*_SHARED, "--seed", "--directions", "--steps", "--windows", "--device"],
+    "analyze fisher": [*_SHARED, "--seed", "--windows", "--device"],
+    "analyze scaling": [*_SHARED, "--size", "--seed", "--quick"],
 }
 
 
@@ -129,9 +142,17 @@ def invoke(*args: str) -> click.testing.Result:
     return CliRunner().invoke(cli, [str(a) for a in args], terminal_width=1000)  # no wrapping
 
 
+def command_of(path: str) -> click.Command:
+    """The command at ``path``, e.g. ``"table3"`` or ``"analyze fisher"``."""
+    command = cli
+    for name in path.split():
+        command = command.commands[name]
+    return command
+
+
 def param(command: str, name: str) -> click.Parameter:
     """The click parameter ``name`` (its Python name) of ``command``."""
-    (found,) = [p for p in cli.commands[command].params if p.name == name]
+    (found,) = [p for p in command_of(command).params if p.name == name]
     return found
 
 
@@ -143,23 +164,27 @@ class TestHelp:
     def test_the_group_lists_every_command(self):
         result = invoke("--help")
         assert result.exit_code == 0, result.output
-        assert sorted(cli.commands) == sorted(OPTIONS)
-        for command in OPTIONS:
+        top_level = {path.split()[0] for path in OPTIONS}
+        assert sorted(cli.commands) == sorted(top_level)
+        for command in top_level:
             assert f"  {command} " in result.output
+        group = invoke("analyze", "--help").output
+        assert sorted(command_of("analyze").commands) == ["fisher", "landscape", "scaling"]
+        assert all(f"  {name} " in group for name in ("fisher", "landscape", "scaling"))
 
     @pytest.mark.parametrize("command", sorted(OPTIONS))
     def test_help_lists_the_options_and_examples(self, command):
-        result = invoke(command, "--help")
+        result = invoke(*command.split(), "--help")
         assert result.exit_code == 0, result.output
         for option in OPTIONS[command]:
             assert option in result.output, f"{command} --help lacks {option}"
         assert "Examples:" in result.output and f"poyocap {command}" in result.output
-        declared = [o for p in cli.commands[command].params for o in (*p.opts, *p.secondary_opts)]
+        declared = [o for p in command_of(command).params for o in (*p.opts, *p.secondary_opts)]
         assert sorted(o for o in declared if o.startswith("--")) == sorted(OPTIONS[command])
 
     @pytest.mark.parametrize("command", sorted(OPTIONS))
     def test_every_option_has_help(self, command):
-        for option in cli.commands[command].params:
+        for option in command_of(command).params:
             if isinstance(option, click.Option):
                 assert option.help, f"{command} {option.opts} has no help"
 
@@ -533,3 +558,54 @@ class TestEndToEnd:
         assert lines[0] == f"best checkpoint: {run / 'checkpoints' / 'epoch=1-step=10.ckpt'}"
         assert lines[2] == f"metrics:         {run / 'metrics.csv'}"
         assert lines[3] == "  average_test_metric = 0.2500"
+
+
+class TestAnalyze:
+    def test_defaults_are_the_library_functions(self):
+        for name in ("seed", "directions", "steps", "max_windows", "device"):
+            assert param("analyze landscape", name).default == default_of(run_landscape, name)
+        for name in ("seed", "max_windows", "device"):
+            assert param("analyze fisher", name).default == default_of(run_fisher, name)
+        for name in ("sizes", "seeds"):
+            assert param("analyze scaling", name).default == default_of(run_scaling, name)
+        assert choices("analyze landscape", "directions") == get_args(Directions)
+        assert set(choices("analyze scaling", "sizes")) == set(model_sizes())
+
+    def test_quick_runs_the_quick_sweep(self, tmp_path, monkeypatch):
+        seen = {}
+
+        def fake_run_scaling(out_dir, *, settings, sizes, seeds, **kwargs):
+            seen.update(settings=settings, sizes=sizes, seeds=seeds)
+            raise SystemExit(0)
+
+        monkeypatch.setattr(cli_analyses, "run_scaling", fake_run_scaling)
+        invoke("analyze", "scaling", tmp_path / "out", "--simulate", "--quick")
+        assert (seen["sizes"], seen["seeds"]) == (QUICK_SIZES, QUICK_SEEDS)
+        assert seen["settings"] == quick_settings(CurriculumSettings())
+
+    def test_quick_with_sizes_is_a_usage_error(self, tmp_path):
+        result = invoke(
+            "analyze", "scaling", tmp_path / "out", "--simulate", "--quick", "--size", "capoyo_48k"
+        )
+        assert result.exit_code == 2 and "--quick sets the sizes and seeds" in result.output
+        assert not (tmp_path / "out").exists()
+
+    def test_landscape_passes_its_options(self, tmp_path, monkeypatch):
+        seen = {}
+
+        def fake_run_landscape(out_dir, **kwargs):
+            seen.update(kwargs)
+            raise SystemExit(0)
+
+        monkeypatch.setattr(cli_analyses, "run_landscape", fake_run_landscape)
+        invoke(
+            "analyze", "landscape", tmp_path / "out", "--data-root", tmp_path,
+            "--directions", "random", "--steps", "7", "--windows", "9", "--seed", "4",
+        )  # fmt: skip
+        assert (seen["directions"], seen["steps"], seen["max_windows"], seen["seed"]) == (
+            "random",
+            7,
+            9,
+            4,
+        )
+        assert seen["data_root"] == tmp_path and seen["simulation"] is None

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from omegaconf import OmegaConf
 from temporaldata import Data
 from torch_brain.data import Dataset, collate
 
@@ -27,9 +26,11 @@ from poyocap_plugin.workflow.probe.features import (
 )
 from poyocap_plugin.workflow.probe.pooling import pool_latents
 
-DG = "drifting_gratings_orientation"
+from conftest import PROBE_SEED as SEED
+from conftest import stage1_run_config as run_config
+from conftest import write_stage1_checkpoint as write_checkpoint
+
 BRAINSET = "allen_brain_observatory_calcium"
-SEED = 3
 
 
 def blobs(rng, n, *, separable):
@@ -61,72 +62,6 @@ def test_helper_refuses_one_class_and_mismatched_shapes():
         linear_probe_accuracy(features, np.arange(3), features, np.arange(4))
     with pytest.raises(ValueError, match="differ in width: 3 vs 2"):
         linear_probe_accuracy(features, np.arange(4), np.zeros((4, 2)), np.arange(4))
-
-
-def run_config(data_root) -> dict:
-    """A stage-1 config as train.py saves it: plain containers, interpolations unresolved."""
-    return {
-        "model": {
-            "_target_": "poyocap_plugin.models.CAPOYO",
-            "sequence_length": 1.0,
-            "latent_step": 0.25,
-            "num_latents_per_step": 2,
-            "dim": 16,
-            "depth": 1,
-            "dim_head": 8,
-            "cross_heads": 1,
-            "self_heads": 2,
-            "ffn_dropout": 0.0,
-            "lin_dropout": 0.0,
-            "atn_dropout": 0.0,
-            "readouts": {DG: 0.01},
-            "masking": {
-                "_target_": "poyocap_plugin.nn.LatentMasking",
-                "dim": "${model.dim}",
-                "seed": "${seed}",
-            },
-        },
-        "data_root": str(data_root),
-        "dataset": [
-            {
-                "selection": [{"brainset": BRAINSET}],
-                "config": {
-                    "sampling_intervals_modifier": "sampling_intervals = sampling_intervals"
-                    " & data.drifting_gratings.coalesce(0.3)\n",
-                    "multitask_readout": [{"readout_id": DG, "metrics": []}],
-                },
-            }
-        ],
-        "neuron_sampler": {
-            "_target_": "poyocap_plugin.neuron_sampler.NeuronSampler",
-            "population": "predictable",
-        },
-        "eval_transforms": ["${neuron_sampler}"],
-        "seed": SEED,
-    }
-
-
-def write_checkpoint(path, data_root, *, trained: bool):
-    """A Lightning-style checkpoint of a model built as train.py builds it."""
-    import hydra
-    from torch_brain.registry import MODALITY_REGISTRY
-
-    import poyocap_plugin.modalities  # noqa: F401
-
-    config = run_config(data_root)
-    cfg = OmegaConf.create(config)
-    torch.manual_seed(cfg.seed)
-    model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
-    dataset = Dataset(root=cfg.data_root, config=cfg.dataset, split="train")
-    model.unit_emb.initialize_vocab(dataset.get_unit_ids())
-    model.session_emb.initialize_vocab(dataset.get_session_ids())
-    if trained:  # stands in for stage 1: any weights other than the initial ones
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(0.5 * torch.randn_like(parameter))
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": config}, path)
-    return path
 
 
 def read_session(data_root, session_id):

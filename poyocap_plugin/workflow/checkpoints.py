@@ -56,6 +56,19 @@ class TrainCheckpoint:
         model.load_state_dict(dict(self.state_dict))
         return model.eval()
 
+    def initial_model(self, *, seed: int, vocabularies_of: torch.nn.Module) -> torch.nn.Module:
+        """The architecture drawn afresh after ``torch.manual_seed(seed)``, as train.py
+        builds its model just after seeding torch (with the run's seed: the weights the run
+        started from), given ``vocabularies_of``'s unit and session vocabularies; in eval
+        mode."""
+        torch.manual_seed(seed)
+        model = self.instantiate_model()
+        for name in ("unit_emb", "session_emb"):
+            vocab = getattr(vocabularies_of, name).vocab
+            # by index, without the padding word "NA" (index 0), which initialize_vocab adds
+            getattr(model, name).initialize_vocab(sorted(vocab, key=vocab.get)[1:])
+        return model.eval()
+
     def eval_transforms(self) -> list[Any]:
         """The run's ``eval_transforms``, instantiated (the model's ``tokenize`` not included)."""
         import hydra

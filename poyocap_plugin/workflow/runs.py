@@ -27,6 +27,7 @@ __all__ = [
     "RunOutputs",
     "StageResult",
     "arm_metrics",
+    "epoch_checkpoints",
     "find_run_outputs",
     "recording_metrics",
 ]
@@ -68,6 +69,27 @@ def _read_test_metrics(metrics_csv: Path) -> dict[str, float]:
     return values
 
 
+def _per_epoch(checkpoints: Path) -> list[Path]:
+    numbered = [
+        (int(m.group(1)), path)
+        for path in checkpoints.glob("*.ckpt")
+        if (m := _PER_EPOCH.search(path.name))
+    ]
+    return [path for _, path in sorted(numbered)]
+
+
+def epoch_checkpoints(checkpoints: Path) -> list[Path]:
+    """train.py's per-epoch checkpoints in ``checkpoints``, in epoch order.
+
+    Raises:
+        FileNotFoundError: If there is none.
+    """
+    paths = _per_epoch(Path(checkpoints))
+    if not paths:
+        raise FileNotFoundError(f"No per-epoch checkpoint (epoch_epoch=NN.ckpt) in {checkpoints}")
+    return paths
+
+
 def find_run_outputs(log_dir: Path) -> RunOutputs:
     """Locate the newest run under ``log_dir`` and read its test metrics.
 
@@ -90,11 +112,7 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
     run_dir = max(versions)[1]
     checkpoints = run_dir / "checkpoints"
     best = sorted(p for p in checkpoints.glob("*.ckpt") if _BEST.search(p.name))
-    per_epoch = [
-        (int(m.group(1)), path)
-        for path in checkpoints.glob("*.ckpt")
-        if (m := _PER_EPOCH.search(path.name))
-    ]
+    per_epoch = _per_epoch(checkpoints)
     metrics_csv = run_dir / "metrics.csv"
     if not metrics_csv.is_file():
         raise FileNotFoundError(f"Run {run_dir} has no metrics file ({metrics_csv})")
@@ -112,7 +130,7 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
     return RunOutputs(
         run_dir=run_dir,
         best_checkpoint=best[-1],
-        last_checkpoint=max(per_epoch)[1],
+        last_checkpoint=per_epoch[-1],
         metrics_csv=metrics_csv,
         test_metrics=test_metrics,
     )

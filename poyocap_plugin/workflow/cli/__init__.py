@@ -7,6 +7,7 @@ One module per command group, as brainsets' ``_cli`` does:
 - :mod:`.training`: ``trainer``, ``train``, ``check``
 - :mod:`.results`: ``summary``, ``render``, ``probe``
 - :mod:`.experiments`: ``curriculum``, ``table3``
+- :mod:`.analyses`: ``analyze landscape``, ``analyze fisher``, ``analyze scaling``
 
 Defaults and choices come from the library (:mod:`._library`).
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import click
 
+from poyocap_plugin.workflow.cli.analyses import analyze_group
 from poyocap_plugin.workflow.cli.data import datasets_command, predictability_command
 from poyocap_plugin.workflow.cli.experiments import curriculum_command, table3_command
 from poyocap_plugin.workflow.cli.results import probe_command, render_command, summary_command
@@ -43,6 +45,7 @@ for _command in (
     curriculum_command,
     table3_command,
     check_command,
+    analyze_group,
 ):
     cli.add_command(_command)
 

@@ -133,21 +133,8 @@ def load_trunks(
         )
     return {
         "pretrained": pretrained.to(device),
-        "random_init": _random_init_model(run, pretrained, seed).to(device),
+        "random_init": run.initial_model(seed=seed, vocabularies_of=pretrained).to(device),
     }
-
-
-def _random_init_model(
-    run: TrainCheckpoint, pretrained: torch.nn.Module, seed: int
-) -> torch.nn.Module:
-    """The checkpoint's architecture drawn afresh, with the pretrained model's vocabularies."""
-    torch.manual_seed(seed)
-    model = run.instantiate_model()
-    for name in ("unit_emb", "session_emb"):
-        vocab = getattr(pretrained, name).vocab
-        # by index, without the padding word "NA" (index 0), which initialize_vocab adds
-        getattr(model, name).initialize_vocab(sorted(vocab, key=vocab.get)[1:])
-    return model.eval()
 
 
 def _probe_trials(

@@ -1,0 +1,12 @@
+"""The paper's analyses as tools: loss-landscape roughness, Fisher information, scaling.
+
+POYO-CAP (Bae et al., ICLR 2026) argues for its curriculum with a loss-landscape figure
+(Fig. 2), Fisher information per data point (Table 2) and scaling with model size. Each is
+a library function here and a ``poyocap analyze`` command; docs/analyses.md gives the
+definitions chosen where the paper is silent.
+
+Modules: :mod:`.roughness` (roughness of a loss surface on a grid), :mod:`.objective` (the
+stage-1 loss of a checkpoint on held-out windows), :mod:`.landscape` (the loss surface over
+two directions), :mod:`.fisher` (Fisher information per data point), :mod:`.scaling` (the
+sweep over model sizes).
+"""

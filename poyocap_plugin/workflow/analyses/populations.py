@@ -1,0 +1,107 @@
+"""Stage 1 on each population: the runs the landscape and Fisher analyses look at.
+
+A population is trained on by one arm's stage 1 (:data:`POPULATIONS`): the predictable
+neurons of the predictable lines by POYO-CAP's, the unpredictable neurons of the other
+lines by reverse SSL's. Both go through the stock trainer with the curriculum's settings
+(:func:`~poyocap_plugin.workflow.arms.run_arms`, ``stop_after="pretrain"``), into
+``<out_dir>/runs``, resumable: a second analysis in the same folder reuses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from poyocap_plugin.workflow.arms import run_arms
+from poyocap_plugin.workflow.checkpoints import TrainCheckpoint, load_train_checkpoint
+from poyocap_plugin.workflow.curriculum import write_curriculum_configs
+from poyocap_plugin.workflow.runs import StageResult, epoch_checkpoints
+from poyocap_plugin.workflow.settings import CurriculumSettings
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
+from poyocap_plugin.workflow.stages import ARMS
+
+__all__ = ["POPULATIONS", "pretrain_runs", "trajectory"]
+
+#: population -> the arm whose stage 1 trains on it
+POPULATIONS: dict[str, str] = {"predictable": "poyocap", "unpredictable": "reverse_ssl"}
+
+
+def pretrain_runs(
+    out_dir: Path,
+    *,
+    data_root: Path | None = None,
+    simulation: SimulationSettings | None = None,
+    settings: CurriculumSettings,
+    seed: int,
+    populations: Sequence[str] = tuple(POPULATIONS),
+    min_units: int = 1,
+) -> tuple[Path, dict[str, StageResult]]:
+    """Stage 1 on each population (skipped where done before).
+
+    Args:
+        out_dir: Where the data (when simulated), configs and runs go.
+        data_root: A processed-data root; exclusive with ``simulation``.
+        simulation: Settings of simulated data to prepare into ``<out_dir>/data``.
+        settings: The run sizes (``dg`` and the stage-2 fields are not used).
+        seed: train.py's seed.
+        populations: Keys of :data:`POPULATIONS`.
+        min_units: Fewest selected neurons a session may bring.
+
+    Returns:
+        The processed-data root and ``{population: stage-1 run}``.
+
+    Raises:
+        ValueError: For an unknown population, or not exactly one of ``data_root`` and
+            ``simulation``.
+    """
+    unknown = [p for p in populations if p not in POPULATIONS]
+    if unknown or not populations:
+        raise ValueError(
+            f"populations must be a non-empty subset of {list(POPULATIONS)}, got {populations!r}"
+        )
+    if (data_root is None) == (simulation is None):
+        raise ValueError(
+            "give exactly one of data_root and simulation; "
+            f"got data_root={data_root!r}, simulation={simulation!r}"
+        )
+    out_dir = Path(out_dir).resolve()
+    if simulation is not None:
+        data_root = prepare_data(out_dir / "data", simulation)
+    arms = [POPULATIONS[p] for p in populations]
+    config_dir = write_curriculum_configs(
+        data_root,
+        out_dir / "configs",
+        variants=sorted({ARMS[a].variant for a in arms}),
+        settings=settings,
+        min_units=min_units,
+    )
+    results = run_arms(
+        [(arm, seed) for arm in arms],
+        data_root=data_root,
+        config_dir=config_dir,
+        runs_dir=out_dir / "runs",
+        settings=settings,
+        stop_after="pretrain",
+    )
+    return data_root, {p: results[POPULATIONS[p], seed]["pretrain"] for p in populations}
+
+
+def trajectory(
+    run: StageResult, *, data_root: Path
+) -> tuple[TrainCheckpoint, list[torch.nn.Module]]:
+    """A stage-1 run's models from its initial weights through each epoch's checkpoint.
+
+    Returns:
+        The final checkpoint (config, vocabularies) and the models in training order,
+        the last one the state at the end of training, all in eval mode.
+
+    Raises:
+        FileNotFoundError: If the run kept no per-epoch checkpoint.
+    """
+    paths = epoch_checkpoints(run.last_checkpoint.parent)
+    final = load_train_checkpoint(paths[-1], data_root=data_root)
+    models = [load_train_checkpoint(p, data_root=data_root).load_model() for p in paths]
+    start = final.initial_model(seed=int(final.config.seed), vocabularies_of=models[-1])
+    return final, [start, *models]

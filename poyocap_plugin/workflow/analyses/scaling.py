@@ -1,0 +1,418 @@
+"""Scaling with model size: the curriculum and its baseline at several CAPOYO sizes.
+
+POYO-CAP (Bae et al., ICLR 2026) reports that under its curriculum performance grows smoothly
+and monotonically with model size while the baselines plateau. :func:`run_scaling` trains
+:data:`~poyocap_plugin.workflow.stages.CURRICULUM_ARMS` at every size config over seeds
+(resumable) and writes the means with their 95 % CIs to ``scaling.{json,csv,png,md}``.
+
+.. note::
+    A size's parameters are its trunk's (:data:`~poyocap_plugin.models.trunk.TRUNK_MODULES`,
+    what stage 1 hands to stage 2 and what the config names count), without the unit and
+    session vocabularies (data-dependent) and the frame decoder, whose size follows the
+    decoded frame size, a run setting; the whole stage-2 count is ``model_parameters`` in
+    ``scaling.json``. The paper does not say which parameters its sizes count.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import shlex
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from functools import cache
+from importlib import resources
+from itertools import pairwise
+from pathlib import Path
+
+from poyocap_plugin.models.trunk import TRUNK_MODULES
+from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.arms import run_arms
+from poyocap_plugin.workflow.curriculum import write_curriculum_configs
+from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
+from poyocap_plugin.workflow.runs import StageResult, arm_metrics
+from poyocap_plugin.workflow.settings import CurriculumSettings
+from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
+from poyocap_plugin.workflow.stages import ARMS, CURRICULUM_ARMS, METRICS, STAGES
+from poyocap_plugin.workflow.statistics import MeanCI, mean_ci95
+
+__all__ = [
+    "QUICK_SEEDS",
+    "QUICK_SIZES",
+    "ScalingPoint",
+    "ScalingResult",
+    "model_sizes",
+    "parameter_count",
+    "quick_settings",
+    "run_scaling",
+]
+
+logger = logging.getLogger(__name__)
+
+QUICK_SIZES: tuple[str, ...] = ("capoyo_48k", "capoyo_1.2M")
+"""The sizes of ``--quick``: the two that train in minutes on a CPU."""
+QUICK_SEEDS: tuple[int, ...] = (0, 1)
+"""The seeds of ``--quick``: two, the fewest that give a 95 % CI."""
+
+
+def model_sizes() -> list[str]:
+    """The shipped CAPOYO model-size configs (``model/capoyo_*.yaml``), by name."""
+    names = [e.name for e in (resources.files("poyocap_plugin") / "configs" / "model").iterdir()]
+    return sorted(n[:-5] for n in names if n.startswith("capoyo_") and n.endswith(".yaml"))
+
+
+def _check_sizes(sizes: Sequence[str]) -> None:
+    available = model_sizes()
+    unknown = [size for size in sizes if size not in available]
+    if unknown:
+        raise ValueError(f"unknown model size config(s) {unknown!r}; available: {available}")
+
+
+@cache
+def _module_parameters(
+    model_config_name: str, frame_size: tuple[int, int, int] | None
+) -> dict[str, int]:
+    """Trainable, initialised parameters of the stage-2 movie model, by top-level module."""
+    import hydra
+    import torch
+    from hydra import compose, initialize_config_dir
+    from torch.nn.parameter import UninitializedParameter
+    from torch_brain.registry import MODALITY_REGISTRY
+
+    import poyocap_plugin.modalities  # noqa: F401  (the registry train.py builds models with)
+
+    train_py = trainer.find_trainer()
+    if train_py is None:
+        raise FileNotFoundError(
+            "The stock trainer, whose configs/defaults.yaml every stage config uses, is not "
+            "cached: run `poyocap trainer` first"
+        )
+    # the dataset group is data, not model: dropped, so no dataset config is needed
+    overrides = [f"model={model_config_name}", "~dataset"]
+    if frame_size is not None:
+        height, width, num_stages = frame_size
+        overrides += [
+            f"model.frame_decoder.height={height}",
+            f"model.frame_decoder.width={width}",
+            f"+model.frame_decoder.num_stages={num_stages}",
+        ]
+    config_dir = train_py.parent / "configs"
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        # the stage-2 movie model: it holds the trunk and the frame decoder
+        cfg = compose(config_name=STAGES["finetune_movie"].config_name, overrides=overrides)
+    with torch.random.fork_rng(devices=[]):  # leaves the caller's RNG as it was
+        model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
+    counts: dict[str, int] = {}
+    for name, parameter in model.named_parameters():
+        # the unit/session vocabularies stay uninitialised (lazy) until initialize_vocab
+        if isinstance(parameter, UninitializedParameter) or not parameter.requires_grad:
+            continue
+        module = name.split(".", 1)[0]
+        counts[module] = counts.get(module, 0) + parameter.numel()
+    return counts
+
+
+def _trunk(counts: dict[str, int]) -> int:
+    return sum(n for module, n in counts.items() if module in TRUNK_MODULES)
+
+
+def parameter_count(model_config_name: str) -> int:
+    """Trainable parameters of a CAPOYO size config's trunk, without the vocabularies.
+
+    The stage-2 movie config is composed with ``model=<model_config_name>`` on the stock
+    trainer's search path and instantiated as train.py does (torch's global RNG is left as
+    it was). Counted: :data:`~poyocap_plugin.models.trunk.TRUNK_MODULES`, what the size names
+    count. Not counted: the vocabularies (lazy until ``initialize_vocab``) and the frame
+    decoder (its size follows the decoded frame's). Cached per name.
+
+    Raises:
+        ValueError: For an unknown config name; the available ones are listed.
+        FileNotFoundError: If the stock trainer was never fetched.
+    """
+    _check_sizes([model_config_name])
+    return _trunk(_module_parameters(model_config_name, None))
+
+
+def quick_settings(settings: CurriculumSettings) -> CurriculumSettings:
+    """``--quick``: 2 epochs per stage, no DG runs, one validation per run. With
+    :data:`QUICK_SIZES` and :data:`QUICK_SEEDS` (12 runs) it aims at < 15 min on 2 CPU cores."""
+    return replace(settings, pretrain_epochs=2, finetune_epochs=2, dg=False, eval_epochs=None)
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    """One point of a scaling curve: one size, arm and metric over seeds.
+
+    Attributes:
+        size: The model-size config, e.g. ``capoyo_48k``.
+        parameters: Its trunk's parameter count (:func:`parameter_count`).
+        arm: A key of :data:`~poyocap_plugin.workflow.stages.ARMS`.
+        metric: A key of :data:`~poyocap_plugin.workflow.stages.METRICS`.
+        values: The test metric per seed (mean over test recordings), in seed order.
+    """
+
+    size: str
+    parameters: int
+    arm: str
+    metric: str
+    values: tuple[float, ...]
+
+    @property
+    def summary(self) -> MeanCI:
+        """The mean over seeds with its 95 % Student-t interval (none with one seed)."""
+        return mean_ci95(self.values)
+
+    @property
+    def mean(self) -> float:
+        return self.summary.mean
+
+
+#: a curve's verdict: (in the headline, in scaling.md)
+_VERDICTS = {
+    True: ("monotonic", "is monotonic: its mean rises at every larger size."),
+    False: ("not monotonic", "is not monotonic: a larger size has an equal or lower mean."),
+    None: ("one size", "has one size: no curve to judge."),
+}
+
+
+@dataclass(frozen=True)
+class ScalingResult:
+    """What :func:`run_scaling` produced.
+
+    Attributes:
+        points: One per size, arm and metric, sizes by increasing parameter count.
+        json_path, csv_path, figure_path, markdown_path: ``scaling.json``, ``scaling.csv``,
+            ``scaling.png`` and ``scaling.md``.
+    """
+
+    points: tuple[ScalingPoint, ...]
+    json_path: Path
+    csv_path: Path
+    figure_path: Path
+    markdown_path: Path
+
+    def curve(self, arm: str, metric: str) -> tuple[ScalingPoint, ...]:
+        """The points of one arm and metric, by increasing parameter count."""
+        return tuple(p for p in self.points if p.arm == arm and p.metric == metric)
+
+    def monotonic(self, arm: str, metric: str) -> bool | None:
+        """Whether the curve's means increase strictly with size; None below two sizes."""
+        means = [p.mean for p in self.curve(arm, metric)]
+        return None if len(means) < 2 else all(a < b for a, b in pairwise(means))
+
+    def headline(self) -> str:
+        """E.g. ``movie SSIM (test), POYO-CAP: 0.250 -> 0.270 (monotonic); from scratch: ...``."""
+        parts = []
+        for metric in dict.fromkeys(p.metric for p in self.points):
+            curves = []
+            for arm in dict.fromkeys(p.arm for p in self.points if p.metric == metric):
+                means = " -> ".join(f"{p.mean:.3f}" for p in self.curve(arm, metric))
+                verdict = _VERDICTS[self.monotonic(arm, metric)][0]
+                curves.append(f"{ARMS[arm].title}: {means} ({verdict})")
+            parts.append(f"{METRICS[metric]}, " + "; ".join(curves))
+        return " | ".join(parts)
+
+
+_Runs = dict[str, dict[tuple[str, int], dict[str, StageResult]]]  # {size: run_arms' result}
+
+
+def _collect_points(
+    runs: _Runs, parameters: dict[str, int], seeds: Sequence[int]
+) -> tuple[ScalingPoint, ...]:
+    """Per size, arm and metric the per-seed values; a metric no run reported is left out."""
+    values = {
+        (metric, size, arm): [arm_metrics(runs[size][arm, seed])[metric] for seed in seeds]
+        for metric in METRICS
+        for size in parameters
+        for arm in CURRICULUM_ARMS
+    }
+    points = []
+    for (metric, size, arm), per_seed in values.items():
+        if all(v is None for key, vs in values.items() if key[0] == metric for v in vs):
+            continue  # that stage did not run (DG with settings.dg off)
+        if None in per_seed:
+            raise ValueError(f"{size}/{arm}: a seed of {list(seeds)} has no {metric}: {per_seed}")
+        points.append(ScalingPoint(size, parameters[size], arm, metric, tuple(per_seed)))
+    return tuple(points)
+
+
+def _summary(
+    result: ScalingResult, runs: _Runs, counts: dict[str, dict[str, int]], **header: object
+) -> dict:
+    """``scaling.json``: ``header``; per size its counts, values, means, CIs and runs; verdicts."""
+    summary: dict = header | {"sizes": {}, "monotonic": {}}
+    for size, by_task in runs.items():
+        summary["sizes"][size] = {
+            "parameters": _trunk(counts[size]),
+            "model_parameters": sum(counts[size].values()),  # frame decoder included
+            "arms": {},
+            "runs": [
+                {"name": run.name, "command": shlex.join(run.command)}
+                for by_stage in by_task.values()
+                for run in by_stage.values()
+            ],
+        }
+    for p in result.points:
+        summary["sizes"][p.size]["arms"].setdefault(p.arm, {})[p.metric] = {
+            "values": list(p.values),
+            "mean": p.mean,
+            "ci95_half_width": p.summary.half_width,
+        }
+        summary["monotonic"].setdefault(p.arm, {})[p.metric] = result.monotonic(p.arm, p.metric)
+    return summary
+
+
+def _csv(points: Sequence[ScalingPoint], seeds: Sequence[int]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["size", "parameters", "arm", "metric", "seed", "value"])
+    for p in points:
+        for seed, value in zip(seeds, p.values, strict=True):
+            writer.writerow([p.size, p.parameters, p.arm, p.metric, seed, repr(value)])
+    return out.getvalue()
+
+
+def _markdown(result: ScalingResult, *, seeds: Sequence[int], simulated: bool) -> str:
+    data = "simulated data (`poyocap simulate`)" if simulated else "the processed sessions"
+    lines = [
+        "# Scaling with model size\n",
+        f"Test metrics, mean ± 95 % CI (Student t) over seeds {list(seeds)}, on {data}. "
+        "Parameters: the trunk's (stage 1 -> stage 2), without the unit/session vocabularies "
+        "and the frame decoder. The paper (POYO-CAP, ICLR 2026) reports that POYO-CAP scales "
+        "smoothly and monotonically with size while its baselines plateau.",
+    ]
+    arms = list(dict.fromkeys(p.arm for p in result.points))
+    for metric in dict.fromkeys(p.metric for p in result.points):
+        lines += [
+            f"\n## {METRICS[metric]}\n",
+            "| size | parameters | " + " | ".join(ARMS[a].title for a in arms) + " |",
+            "|---|---:|" + "---|" * len(arms),
+        ]
+        for size, parameters in dict.fromkeys((p.size, p.parameters) for p in result.points):
+            cells = [str(p.summary) for p in result.points if (p.size, p.metric) == (size, metric)]
+            lines.append(f"| {size} | {parameters:,} | " + " | ".join(cells) + " |")
+        lines.append("")
+        for arm in arms:
+            verdict = _VERDICTS[result.monotonic(arm, metric)][1]
+            lines.append(f"- {ARMS[arm].title}: the {METRICS[metric]} curve {verdict}")
+    lines.append(
+        "\nCaveat: where neighbouring sizes' 95 % CIs overlap (or one seed gives none), "
+        "monotonic means are not evidence of scaling, nor is a non-monotonic curve a plateau."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _write_figure(result: ScalingResult, path: Path) -> None:
+    """One panel per metric: mean ± 95 % CI per arm against trunk parameters (log axis)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    metrics = list(dict.fromkeys(p.metric for p in result.points))
+    figure = Figure(figsize=(5.0 * len(metrics), 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    for i, metric in enumerate(metrics):
+        axes = figure.add_subplot(1, len(metrics), i + 1)
+        for arm in dict.fromkeys(p.arm for p in result.points):
+            curve = result.curve(arm, metric)
+            x, y = [p.parameters for p in curve], [p.mean for p in curve]
+            ci = [p.summary.half_width or 0.0 for p in curve]
+            axes.errorbar(x, y, yerr=ci, marker="o", capsize=3, label=ARMS[arm].title)
+        axes.set(xscale="log", xlabel="trunk parameters", ylabel=METRICS[metric])
+        axes.set_title(f"{METRICS[metric]}: mean ± 95 % CI")
+        axes.legend()
+    figure.tight_layout()
+    write_atomically(path, lambda partial: figure.savefig(partial, format="png"))
+
+
+def run_scaling(
+    out_dir: Path,
+    *,
+    data_root: Path | None = None,
+    simulation: SimulationSettings | None = None,
+    settings: CurriculumSettings | None = None,
+    sizes: Sequence[str] = ("capoyo_48k", "capoyo_1.2M"),
+    seeds: Sequence[int] = (0, 1, 2),
+    min_units: int = 1,
+) -> ScalingResult:
+    """Train POYO-CAP and its no-pretraining baseline at every size and seed; resumable.
+
+    Steps: the data (given, or ``simulation`` prepared into ``<out_dir>/data``), the dataset
+    configs once (``<out_dir>/configs``; they do not depend on the model size), then per
+    size :func:`~poyocap_plugin.workflow.arms.run_arms` with ``model=<size>`` into
+    ``<out_dir>/runs/<size>``, skipping every finished run.
+
+    Args:
+        out_dir: Where everything goes.
+        data_root: An existing processed-data root; exclusive with ``simulation``.
+        simulation: Simulate and prepare a dataset instead.
+        settings: Run sizes (``model`` is replaced by each size); defaults to the ``cpu``
+            preset; :func:`quick_settings` gives ``--quick``'s.
+        sizes: Model-size configs (:func:`model_sizes`), each at most once.
+        seeds: train.py seeds, each at most once.
+        min_units: Fewest selected neurons a session may bring (others are left out).
+
+    Raises:
+        ValueError: Before any run, for no or repeated sizes or seeds, an unknown size, or
+            neither or both of ``data_root`` and ``simulation``.
+        RuntimeError: If a run fails (its log is named); finished runs are kept.
+    """
+    if not sizes or len(set(sizes)) != len(sizes):
+        raise ValueError(f"sizes must name at least one model size, each once; got {sizes!r}")
+    _check_sizes(sizes)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must name at least one seed, each once; got {seeds!r}")
+    if (data_root is None) == (simulation is None):
+        raise ValueError(
+            "give exactly one of data_root and simulation; "
+            f"got data_root={data_root!r}, simulation={simulation!r}"
+        )
+    settings = settings or CurriculumSettings.preset("cpu")
+    # one model per size, at the frame size the runs decode (its whole count is recorded too)
+    frame_size = None if settings.frame_size is None else tuple(settings.frame_size)
+    counts = {size: _module_parameters(size, frame_size) for size in sizes}
+    parameters = {s: _trunk(counts[s]) for s in sorted(sizes, key=lambda s: _trunk(counts[s]))}
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if simulation is not None:
+        data_root = prepare_data(out_dir / "data", simulation)
+    config_dir = write_curriculum_configs(
+        data_root,
+        out_dir / "configs",
+        variants=sorted({ARMS[a].variant for a in CURRICULUM_ARMS}),
+        settings=settings,
+        min_units=min_units,
+    )
+    runs: _Runs = {}
+    for i, (size, count) in enumerate(parameters.items(), start=1):
+        logger.info("size %d/%d: %s (%s parameters)", i, len(parameters), size, f"{count:,}")
+        runs[size] = run_arms(
+            [(arm, seed) for seed in seeds for arm in CURRICULUM_ARMS],
+            data_root=data_root,
+            config_dir=config_dir,
+            runs_dir=out_dir / "runs" / size,
+            settings=replace(settings, model=size),
+        )
+    result = ScalingResult(
+        points=_collect_points(runs, parameters, seeds),
+        json_path=out_dir / "scaling.json",
+        csv_path=out_dir / "scaling.csv",
+        figure_path=out_dir / "scaling.png",
+        markdown_path=out_dir / "scaling.md",
+    )
+    summary = _summary(
+        result,
+        runs,
+        counts,
+        simulated=simulation is not None,
+        seeds=list(seeds),
+        settings={k: v for k, v in asdict(settings).items() if k != "model"},
+    )
+    write_text_atomically(result.json_path, json.dumps(summary, indent=2) + "\n")
+    write_text_atomically(result.csv_path, _csv(result.points, seeds))
+    _write_figure(result, result.figure_path)
+    markdown = _markdown(result, seeds=seeds, simulated=simulation is not None)
+    write_text_atomically(result.markdown_path, markdown)
+    logger.info("scaling: %s; wrote %s", result.headline(), result.markdown_path)
+    return result

@@ -1,0 +1,196 @@
+"""The paper's analyses: ``analyze landscape``, ``analyze fisher``, ``analyze scaling``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from poyocap_plugin.workflow.analyses.fisher import run_fisher
+from poyocap_plugin.workflow.analyses.landscape import Directions, run_landscape
+from poyocap_plugin.workflow.analyses.scaling import (
+    QUICK_SEEDS,
+    QUICK_SIZES,
+    model_sizes,
+    quick_settings,
+    run_scaling,
+)
+from poyocap_plugin.workflow.cli._experiment_options import curriculum_inputs, curriculum_options
+from poyocap_plugin.workflow.cli._library import choices_of, default_of, user_errors
+
+__all__ = ["analyze_group"]
+
+_RUN_ERRORS = (FileNotFoundError, KeyError, ValueError, RuntimeError)
+#: what --size and --seed give when not given
+_SCALING_DEFAULTS = (
+    tuple(default_of(run_scaling, "sizes")),
+    tuple(default_of(run_scaling, "seeds")),
+)
+
+
+def _option_of(function, name: str, flag: str, value_type, what: str):
+    return click.option(
+        flag,
+        name,
+        type=value_type,
+        default=default_of(function, name),
+        show_default=True,
+        help=what,
+    )
+
+
+@click.group("analyze")
+def analyze_group() -> None:
+    """The paper's analyses, on a prepared brainset or simulated data: each trains what it
+    needs through the stock trainer (resumable: a rerun in the same OUT_DIR reuses the
+    runs), writes JSON, CSV and PNG into OUT_DIR and prints its headline number."""
+
+
+@analyze_group.command("landscape")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@curriculum_options
+@_option_of(run_landscape, "seed", "--seed", int, "train.py seed of the stage-1 runs.")
+@click.option(
+    "--directions",
+    type=click.Choice(choices_of(Directions)),
+    default=default_of(run_landscape, "directions"),
+    show_default=True,
+    help="pca: the training path's two principal directions; random: filter-normalised "
+    "random directions (Li et al., 2018).",
+)
+@_option_of(run_landscape, "steps", "--steps", int, "Grid points per direction.")
+@_option_of(run_landscape, "max_windows", "--windows", int, "Held-out windows per population.")
+@_option_of(run_landscape, "device", "--device", str, "Torch device, e.g. cuda.")
+def landscape_command(
+    out_dir: Path, seed: int, directions: str, steps: int, max_windows: int, device: str, **kwargs
+) -> None:
+    """Stage-1 loss landscape of the predictable and unpredictable neurons, and how rough.
+
+    Trains stage 1 on each population (POYO-CAP's and reverse SSL's stage 1), evaluates
+    the masked-latent loss of held-out windows on a grid around each end point, and
+    prints each surface's roughness and their ratio beside the paper's 138x
+    (docs/analyses.md).
+
+    \b
+    Examples:
+      poyocap analyze landscape runs/analyses --simulate
+      poyocap analyze landscape runs/analyses --simulate --directions random --steps 21
+    """
+    data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
+    with user_errors(*_RUN_ERRORS):
+        result = run_landscape(
+            out_dir,
+            data_root=data_root,
+            simulation=simulation,
+            settings=settings,
+            seed=seed,
+            directions=directions,
+            steps=steps,
+            max_windows=max_windows,
+            device=device,
+            min_units=min_units,
+        )
+    for name, path in result.files.items():
+        click.echo(f"{name}: {path}")
+    click.echo(result.headline())
+
+
+@analyze_group.command("fisher")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@curriculum_options
+@_option_of(run_fisher, "seed", "--seed", int, "train.py seed of the stage-1 runs.")
+@_option_of(run_fisher, "max_windows", "--windows", int, "Held-out windows per population.")
+@_option_of(run_fisher, "device", "--device", str, "Torch device, e.g. cuda.")
+def fisher_command(out_dir: Path, seed: int, max_windows: int, device: str, **kwargs) -> None:
+    """Fisher information per data point of the predictable and unpredictable neurons.
+
+    Trains stage 1 on each population (or reuses the runs in OUT_DIR), then takes the
+    mean squared per-window gradient norm of the masked-latent loss on held-out windows,
+    at the trained and at the initial weights, with 95 % CIs, and prints the ratio
+    predictable / unpredictable beside the paper's 1.93x (docs/analyses.md).
+
+    \b
+    Examples:
+      poyocap analyze fisher runs/analyses --simulate
+    """
+    data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
+    with user_errors(*_RUN_ERRORS):
+        result = run_fisher(
+            out_dir,
+            data_root=data_root,
+            simulation=simulation,
+            settings=settings,
+            seed=seed,
+            max_windows=max_windows,
+            device=device,
+            min_units=min_units,
+        )
+    for name, path in result.files.items():
+        click.echo(f"{name}: {path}")
+    click.echo(result.headline())
+
+
+@analyze_group.command("scaling")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@curriculum_options
+@click.option(
+    "--size",
+    "sizes",
+    multiple=True,
+    type=click.Choice(model_sizes()),
+    default=_SCALING_DEFAULTS[0],
+    show_default=True,
+    help="A model-size config (repeatable).",
+)
+@click.option(
+    "--seed",
+    "seeds",
+    type=int,
+    multiple=True,
+    default=_SCALING_DEFAULTS[1],
+    show_default=True,
+    help="train.py seed (repeatable).",
+)
+@click.option(
+    "--quick",
+    is_flag=True,
+    default=False,
+    help=f"Sizes {', '.join(QUICK_SIZES)}, seeds {', '.join(map(str, QUICK_SEEDS))}, 2 epochs "
+    "per stage, no DG runs: a first look in under 15 min on 2 cores.",
+)
+def scaling_command(
+    out_dir: Path, sizes: tuple[str, ...], seeds: tuple[int, ...], quick: bool, **kwargs
+) -> None:
+    """Test metrics against model size: POYO-CAP and from scratch at each size and seed.
+
+    Runs the curriculum's two arms at every --size for every --seed through `poyocap
+    train` (resumable), then plots each test metric against the trunk's parameter count
+    with 95 % CIs and says whether each curve rises monotonically (docs/analyses.md).
+
+    \b
+    Examples:
+      poyocap analyze scaling runs/scaling --simulate --quick
+      poyocap analyze scaling runs/scaling --simulate --size capoyo_48k --size capoyo_1.2M
+      poyocap analyze scaling runs/scaling_allen --data-root data/processed --preset paper \\
+          --size capoyo_32M --size capoyo_114M --size capoyo_319M --override gpus=4
+    """
+    data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
+    if quick:
+        if (sizes, seeds) != _SCALING_DEFAULTS:
+            raise click.UsageError(
+                "--quick sets the sizes and seeds: give it without --size/--seed"
+            )
+        settings, sizes, seeds = quick_settings(settings), QUICK_SIZES, QUICK_SEEDS
+    with user_errors(*_RUN_ERRORS):
+        result = run_scaling(
+            out_dir,
+            data_root=data_root,
+            simulation=simulation,
+            settings=settings,
+            sizes=sizes,
+            seeds=seeds,
+            min_units=min_units,
+        )
+    for path in (result.json_path, result.csv_path, result.figure_path, result.markdown_path):
+        click.echo(str(path))
+    click.echo(result.headline())

@@ -1,0 +1,252 @@
+"""The paper's analyses: roughness of known surfaces, the Fisher trace of logistic
+regression, the landscape's directions, and both analyses end to end on checkpoints."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from poyocap_plugin.workflow.analyses import fisher, landscape
+from poyocap_plugin.workflow.analyses.fisher import per_sample_squared_gradient_norms, run_fisher
+from poyocap_plugin.workflow.analyses.landscape import (
+    filter_normalised_directions,
+    loss_surface,
+    run_landscape,
+    trajectory_directions,
+)
+from poyocap_plugin.workflow.analyses.objective import (
+    held_out_windows,
+    masked_latent_loss,
+    mean_loss,
+    shared_parameters,
+)
+from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
+from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
+from poyocap_plugin.workflow.runs import StageResult
+
+from conftest import write_stage1_checkpoint
+
+
+def grid(n):
+    x = np.linspace(-1.0, 1.0, n)
+    return np.meshgrid(x, x, indexing="ij"), x[1] - x[0]
+
+
+class TestRoughness:
+    def test_a_paraboloid_has_the_closed_form_roughness_and_one_minimum(self):
+        (x, y), h = grid(21)
+        bowl = x**2 + y**2
+        # discrete Laplacian 4 h^2 everywhere, range 2: (4 h^2)^2 / 2^2
+        assert laplacian_roughness(bowl) == pytest.approx(4 * h**4)
+        assert local_minima(bowl) == 1
+
+    def test_scale_and_offset_do_not_change_it_and_a_plane_is_smooth(self):
+        (x, y), _ = grid(11)
+        bowl = x**2 + y**2
+        assert laplacian_roughness(7.0 * bowl + 3.0) == pytest.approx(laplacian_roughness(bowl))
+        assert laplacian_roughness(2 * x - y) == pytest.approx(0.0, abs=1e-20)
+        assert laplacian_roughness(np.ones((5, 5))) == 0.0
+
+    def test_a_checkerboard_ripple_is_rougher_by_the_known_factor(self):
+        n, eps = 21, 0.05
+        (x, y), h = grid(n)
+        i, j = np.indices((n, n))
+        ripple = (-1.0) ** (i + j)
+        rough = x**2 + y**2 + eps * ripple
+        # the ripple's Laplacian is -8 eps (-1)^(i+j): mean of (4h^2 - 8 eps c)^2 over the
+        # (n-2)^2 interior points, where c sums to 1 (odd count, starting at index 1)
+        m = n - 2
+        numerator = (4 * h**2) ** 2 - 2 * 4 * h**2 * 8 * eps / m**2 + 64 * eps**2
+        expected = numerator / np.ptp(rough) ** 2
+        assert laplacian_roughness(rough) == pytest.approx(expected)
+        assert laplacian_roughness(rough) / laplacian_roughness(x**2 + y**2) > 50
+
+    def test_an_egg_crate_has_one_minimum_per_dent(self):
+        (x, y), _ = grid(41)  # step 0.05: a period of 0.4 spans 8 steps
+        crate = np.cos(2 * np.pi * x / 0.4) * np.cos(2 * np.pi * y / 0.4)
+        # the dents (-1): one coordinate in {-0.8, -0.4, 0, 0.4, 0.8}, the other in
+        # {-0.6, -0.2, 0.2, 0.6} (the interior excludes +-1)
+        assert local_minima(crate) == 2 * 5 * 4
+        bowl = x**2 + y**2
+        assert local_minima(bowl + 0.3 * crate) > 1
+        assert laplacian_roughness(bowl + 0.3 * crate) > 100 * laplacian_roughness(bowl)
+
+    def test_bad_surfaces_are_named(self):
+        with pytest.raises(ValueError, match="at least 3 x 3, got \\(2, 5\\)"):
+            laplacian_roughness(np.zeros((2, 5)))
+        surface = np.zeros((4, 4))
+        surface[1, 2] = np.nan
+        with pytest.raises(ValueError, match="1 non-finite values"):
+            local_minima(surface)
+
+
+class TestFisher:
+    def test_logistic_regression_matches_its_closed_form(self):
+        """For l_i = BCE(sigmoid(w.x_i + b), y_i), grad = (p_i - y_i) (x_i, 1)."""
+        generator = torch.Generator().manual_seed(0)
+        x = torch.randn(50, 4, generator=generator, dtype=torch.float64)
+        y = (torch.rand(50, generator=generator) < 0.5).double()
+        w = torch.randn(4, dtype=torch.float64, requires_grad=True, generator=generator)
+        b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+
+        def loss(i):
+            logit = x[i] @ w + b
+            return torch.nn.functional.binary_cross_entropy_with_logits(logit, y[i])
+
+        norms = per_sample_squared_gradient_norms(loss, [w, b], len(x))
+        p = torch.sigmoid(x @ w + b).detach()
+        expected = ((p - y) ** 2 * ((x**2).sum(1) + 1)).numpy()
+        np.testing.assert_allclose(norms, expected, rtol=1e-10)
+
+    def test_a_parameter_the_loss_does_not_reach_adds_nothing(self):
+        w = torch.tensor([3.0], requires_grad=True)
+        unused = torch.tensor([1.0], requires_grad=True)
+        norms = per_sample_squared_gradient_norms(lambda i: (i * w).sum() ** 2, [w, unused], 3)
+        # d/dw (i w)^2 = 2 i^2 w = 6 i^2
+        np.testing.assert_allclose(norms, [0.0, 36.0, 576.0])
+
+    def test_bad_arguments_and_a_non_finite_loss_are_named(self):
+        w = torch.ones(1, requires_grad=True)
+        with pytest.raises(ValueError, match="n_samples must be >= 1"):
+            per_sample_squared_gradient_norms(lambda i: w.sum(), [w], 0)
+        with pytest.raises(ValueError, match="no parameters"):
+            per_sample_squared_gradient_norms(lambda i: w.sum(), [], 1)
+        with pytest.raises(ValueError, match="the loss of sample 1 is inf"):
+            per_sample_squared_gradient_norms(lambda i: w.sum() / (1 - i), [w], 2)
+
+
+class TestDirections:
+    def test_pca_of_a_path_in_a_plane_recovers_the_plane(self):
+        e1, e2 = torch.eye(5, dtype=torch.float64)[:2]
+        points = [3 * e1 + 1 * e2, 1 * e1 + 2 * e2, 0.5 * e1 - 1 * e2, torch.zeros(5).double()]
+        d1, d2, coordinates, explained = trajectory_directions(points)
+        plane = torch.stack((e1, e2))
+        for d in (d1, d2):  # each direction lies in the plane, unit length
+            assert torch.linalg.norm(plane @ d) == pytest.approx(1.0)
+        assert float(d1 @ d2) == pytest.approx(0.0, abs=1e-12)
+        assert explained.sum() == pytest.approx(1.0)
+        # coordinates reproduce each point's offset from the end
+        rebuilt = coordinates @ torch.stack((d1, d2)).numpy()
+        np.testing.assert_allclose(rebuilt, torch.stack(points).numpy(), atol=1e-12)
+
+    def test_pca_needs_two_steps(self):
+        with pytest.raises(ValueError, match="at least 2 epochs"):
+            trajectory_directions([torch.zeros(3), torch.ones(3)])
+
+    def test_filter_normalised_rows_match_the_parameters_rows_and_skip_vectors(self):
+        matrix = torch.tensor([[3.0, 4.0], [0.0, 2.0], [1.0, 0.0]])
+        vector = torch.ones(4)
+        d1, d2 = filter_normalised_directions([matrix, vector], seed=0)
+        for d in (d1, d2):
+            rows = d[:6].view(3, 2)
+            np.testing.assert_allclose(rows.norm(dim=1).numpy(), [5.0, 2.0, 1.0])
+            assert torch.equal(d[6:], torch.zeros(4, dtype=torch.float64))
+        assert not torch.equal(d1, d2)
+        same, _ = filter_normalised_directions([matrix, vector], seed=0)
+        assert torch.equal(same, d1)
+
+    def test_loss_surface_samples_the_plane_and_restores_the_weights(self):
+        w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        d1, d2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+        coordinates = np.array([-1.0, 0.0, 1.0])
+        surface = loss_surface([w], (d1, d2), coordinates, lambda: float((w**2).sum()))
+        expected = [[(1 + a) ** 2 + (-2 + b) ** 2 for b in coordinates] for a in coordinates]
+        np.testing.assert_allclose(surface, expected)
+        assert torch.equal(w.detach(), torch.tensor([1.0, -2.0]))
+
+
+def test_held_out_windows_are_fixed_and_give_the_masked_loss(tmp_path, tiny_data_root):
+    path = write_stage1_checkpoint(tmp_path / "s1.ckpt", tiny_data_root, trained=True)
+    run = load_train_checkpoint(path)
+    model = run.load_model()
+    windows = held_out_windows(run, model, root=tiny_data_root, split="test", max_windows=5)
+    again = held_out_windows(run, model, root=tiny_data_root, split="test", max_windows=5)
+    assert len(windows) == 5 and windows.starts == again.starts
+    recordings = {recording for recording, _ in windows.starts}
+    assert recordings <= {
+        "allen_brain_observatory_calcium/900000",
+        "allen_brain_observatory_calcium/900001",
+    }
+    # the mean over windows is the per-window losses' mean (one batch or five)
+    per_window = [float(masked_latent_loss(model, b)) for b in windows.batches(1)]
+    assert mean_loss(model, windows, batch_size=2) == pytest.approx(np.mean(per_window), rel=1e-5)
+    assert all(np.isfinite(per_window))
+    names = [name for name, _ in shared_parameters(model)]
+    assert names and not any(n.startswith(("unit_emb.", "session_emb.")) for n in names)
+    with pytest.raises(ValueError, match="split must be 'valid' or 'test'"):
+        held_out_windows(run, model, root=tiny_data_root, split="train")
+
+
+@pytest.fixture
+def fake_stage1_runs(tmp_path, tiny_data_root, monkeypatch):
+    """Two populations' stage-1 "runs": three per-epoch checkpoints each, drifting away
+    from the initial weights, in train.py's checkpoint layout."""
+    runs = {}
+    for k, population in enumerate(("predictable", "unpredictable")):
+        folder = tmp_path / population / "checkpoints"
+        folder.mkdir(parents=True)
+        for epoch in range(3):
+            path = folder / f"epoch_epoch={epoch:02d}.ckpt"
+            write_stage1_checkpoint(
+                path, tiny_data_root, trained=True, scale=0.02, noise_seed=10 * k + epoch
+            )
+        runs[population] = StageResult(population, (), path, path, path, {}, 1.0)
+
+    def fake_pretrain_runs(out_dir, **kwargs):
+        return tiny_data_root, runs
+
+    monkeypatch.setattr(landscape, "pretrain_runs", fake_pretrain_runs)
+    monkeypatch.setattr(fisher, "pretrain_runs", fake_pretrain_runs)
+    return runs
+
+
+def test_landscape_maps_both_populations_and_writes_its_files(
+    tmp_path, tiny_data_root, fake_stage1_runs
+):
+    result = run_landscape(
+        tmp_path / "out", data_root=tiny_data_root, steps=5, max_windows=4, batch_size=4
+    )
+    assert set(result.landscapes) == {"predictable", "unpredictable"}
+    for land in result.landscapes.values():
+        assert land.surface.shape == (5, 5) and np.isfinite(land.surface).all()
+        assert land.path.shape == (4, 2)  # the initial weights and three epochs
+        np.testing.assert_allclose(land.path[-1], 0.0, atol=1e-9)  # centred on the end
+        # both grids span the farther of the two paths, with a margin
+        assert land.coordinates[-1] >= np.abs(land.path).max()
+    record = json.loads(result.files["json"].read_text())
+    ratio = (
+        result.landscapes["unpredictable"].roughness / result.landscapes["predictable"].roughness
+    )
+    assert record["roughness_ratio"] == pytest.approx(ratio)
+    assert record["paper_roughness_ratio"] == 138.0
+    rows = result.files["csv"].read_text().splitlines()
+    assert rows[0] == "population,a,b,loss" and len(rows) == 1 + 2 * 25
+    assert result.files["png"].stat().st_size > 0
+    assert "paper: 138x" in result.headline()
+    # the centre of each grid is the final checkpoint's held-out loss
+    final = load_train_checkpoint(fake_stage1_runs["predictable"].last_checkpoint)
+    model = final.load_model()
+    windows = held_out_windows(final, model, root=tiny_data_root, max_windows=4)
+    assert result.landscapes["predictable"].surface[2, 2] == pytest.approx(
+        mean_loss(model, windows), rel=1e-4
+    )
+
+
+def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fake_stage1_runs):
+    result = run_fisher(tmp_path / "out", data_root=tiny_data_root, max_windows=3)
+    for population in ("predictable", "unpredictable"):
+        f = result.populations[population]
+        assert set(f.squared_norms) == {"trained", "initial"}
+        assert all(len(v) == 3 and (v > 0).all() for v in f.squared_norms.values())
+    expected = (
+        result.populations["predictable"].trace("trained").mean
+        / result.populations["unpredictable"].trace("trained").mean
+    )
+    assert result.ratio("trained") == pytest.approx(expected)
+    record = json.loads(result.files["json"].read_text())
+    assert record["ratio_predictable_over_unpredictable"]["trained"] == pytest.approx(expected)
+    assert record["paper_ratio"] == 1.93
+    rows = result.files["csv"].read_text().splitlines()
+    assert len(rows) == 1 + 2 * 2 * 3
+    assert "paper: 1.93x" in result.headline()
