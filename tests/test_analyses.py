@@ -21,6 +21,7 @@ from poyocap_plugin.workflow.analyses.objective import (
     mean_loss,
     shared_parameters,
 )
+from poyocap_plugin.workflow.analyses.outputs import analyses_section, result_path
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 from poyocap_plugin.workflow.runs import StageResult
@@ -169,7 +170,8 @@ def test_held_out_windows_are_fixed_and_give_the_masked_loss(tmp_path, tiny_data
         "allen_brain_observatory_calcium/900001",
     }
     # the mean over windows is the per-window losses' mean (one batch or five)
-    per_window = [float(masked_latent_loss(model, b)) for b in windows.batches(1)]
+    with torch.no_grad():
+        per_window = [float(masked_latent_loss(model, b)) for b in windows.batches(1)]
     assert mean_loss(model, windows, batch_size=2) == pytest.approx(np.mean(per_window), rel=1e-5)
     assert all(np.isfinite(per_window))
     names = [name for name, _ in shared_parameters(model)]
@@ -250,3 +252,20 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fa
     rows = result.files["csv"].read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 3
     assert "paper: 1.93x" in result.headline()
+
+
+def test_the_report_links_the_analyses_run_on_its_data(tmp_path):
+    data_root, other = tmp_path / "data", tmp_path / "other"
+    record = {"data_root": str(data_root), "roughness_ratio": 3.0, "paper_roughness_ratio": 138}
+    result_path(tmp_path, "landscape").write_text(json.dumps(record))
+    fisher_record = {"data_root": str(other), "paper_ratio": 1.93}
+    result_path(tmp_path, "fisher").write_text(json.dumps(fisher_record))
+    result_path(tmp_path, "scaling").write_text("{not json")
+    lines = analyses_section(tmp_path, data_root, rel=lambda p: p.name)
+    assert lines[0].startswith("## Analyses on the same data")
+    (linked,) = [line for line in lines if line.startswith("- ")]
+    assert "roughness unpredictable / predictable 3x (paper 138x)" in linked
+    assert "[landscape.json](landscape.json), [landscape.png](landscape.png)" in linked
+    assert analyses_section(tmp_path / "empty", data_root, rel=str) == []
+    with pytest.raises(ValueError, match="unknown analysis 'nope'"):
+        result_path(tmp_path, "nope")

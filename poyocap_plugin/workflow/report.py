@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from poyocap_plugin.workflow import predictability_report
+from poyocap_plugin.workflow.analyses.outputs import analyses_section
 from poyocap_plugin.workflow.baselines import (
     BASELINE_METRICS,
     BASELINE_TITLES,
@@ -377,6 +378,7 @@ def write_curriculum_report(
             f"({rel(report_dir / 'probe' / 'probe.json')})",
             "",
         ]
+    lines += analyses_section(report_dir.parent, data_root, rel)
     lines += [
         "## Decoded frames (test split; top: true, bottom: decoded)",
         "",

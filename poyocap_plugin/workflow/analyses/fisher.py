@@ -36,6 +36,7 @@ from poyocap_plugin.workflow.analyses.objective import (
     masked_latent_loss,
     shared_parameters,
 )
+from poyocap_plugin.workflow.analyses.outputs import result_path
 from poyocap_plugin.workflow.analyses.populations import pretrain_runs, trajectory
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
 from poyocap_plugin.workflow.settings import CurriculumSettings
@@ -202,7 +203,7 @@ def run_fisher(
             )
         populations[population] = PopulationFisher(population, final.path, norms, windows.starts)
     result = FisherResult(populations, files={})
-    result = replace(result, files=_write(out_dir, result))
+    result = replace(result, files=_write(out_dir, result, data_root))
     logger.info("%s", result.headline())
     return result
 
@@ -211,13 +212,14 @@ def _window_loss(model: torch.nn.Module, samples: list, i: int) -> torch.Tensor:
     return masked_latent_loss(model, samples[i])
 
 
-def _write(out_dir: Path, result: FisherResult) -> dict[str, Path]:
+def _write(out_dir: Path, result: FisherResult, data_root: Path) -> dict[str, Path]:
     files = {
-        "json": out_dir / "fisher.json",
+        "json": result_path(out_dir, "fisher"),
         "csv": out_dir / "fisher.csv",
         "png": out_dir / "fisher.png",
     }
     record = {
+        "data_root": str(data_root),
         "definition": "mean over held-out windows of the squared norm of the per-window "
         "gradient of the masked-latent loss, over the parameters both populations share "
         "(docs/analyses.md)",

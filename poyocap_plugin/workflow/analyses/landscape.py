@@ -40,6 +40,7 @@ from poyocap_plugin.workflow.analyses.objective import (
     mean_loss,
     shared_parameters,
 )
+from poyocap_plugin.workflow.analyses.outputs import result_path
 from poyocap_plugin.workflow.analyses.populations import pretrain_runs, trajectory
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
@@ -316,19 +317,20 @@ def run_landscape(
             n_windows=len(windows),
         )
     result = LandscapeResult(directions, landscapes, files={})
-    result = replace(result, files=_write(out_dir, result))
+    result = replace(result, files=_write(out_dir, result, data_root))
     logger.info("%s", result.headline())
     return result
 
 
-def _write(out_dir: Path, result: LandscapeResult) -> dict[str, Path]:
+def _write(out_dir: Path, result: LandscapeResult, data_root: Path) -> dict[str, Path]:
     files = {
-        "json": out_dir / "landscape.json",
+        "json": result_path(out_dir, "landscape"),
         "csv": out_dir / "landscape.csv",
         "png": out_dir / "landscape.png",
     }
     landscapes = result.landscapes
     record = {
+        "data_root": str(data_root),
         "directions": result.directions,
         "roughness_definition": "mean squared discrete Laplacian / range^2 (docs/analyses.md)",
         "paper_roughness_ratio": PAPER_ROUGHNESS_RATIO,

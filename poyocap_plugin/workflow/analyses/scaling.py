@@ -29,6 +29,7 @@ from pathlib import Path
 
 from poyocap_plugin.models.trunk import TRUNK_MODULES
 from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.analyses.outputs import result_path
 from poyocap_plugin.workflow.arms import run_arms
 from poyocap_plugin.workflow.curriculum import write_curriculum_configs
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
@@ -396,7 +397,7 @@ def run_scaling(
         )
     result = ScalingResult(
         points=_collect_points(runs, parameters, seeds),
-        json_path=out_dir / "scaling.json",
+        json_path=result_path(out_dir, "scaling"),
         csv_path=out_dir / "scaling.csv",
         figure_path=out_dir / "scaling.png",
         markdown_path=out_dir / "scaling.md",
@@ -405,6 +406,7 @@ def run_scaling(
         result,
         runs,
         counts,
+        data_root=str(data_root),
         simulated=simulation is not None,
         seeds=list(seeds),
         settings={k: v for k, v in asdict(settings).items() if k != "model"},
