@@ -17,12 +17,12 @@ from poyocap_plugin.workflow.analyses.landscape import (
 )
 from poyocap_plugin.workflow.analyses.objective import (
     held_out_windows,
+    loss_parameters,
     masked_latent_loss,
     mean_loss,
-    shared_parameters,
 )
-from poyocap_plugin.workflow.analyses.outputs import analyses_section, result_path
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
+from poyocap_plugin.workflow.analysis_results import analyses_section, result_path
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 from poyocap_plugin.workflow.runs import StageResult
 
@@ -174,8 +174,11 @@ def test_held_out_windows_are_fixed_and_give_the_masked_loss(tmp_path, tiny_data
         per_window = [float(masked_latent_loss(model, b)) for b in windows.batches(1)]
     assert mean_loss(model, windows, batch_size=2) == pytest.approx(np.mean(per_window), rel=1e-5)
     assert all(np.isfinite(per_window))
-    names = [name for name, _ in shared_parameters(model)]
-    assert names and not any(n.startswith(("unit_emb.", "session_emb.")) for n in names)
+    names = [name for name, _ in loss_parameters(model, windows)]
+    assert any(n.startswith("proc_layers.") for n in names)
+    # not the vocabularies, nor what only the drifting-grating term trains
+    left_out = ("unit_emb.", "session_emb.", "dec_atn.", "dec_ffn.", "readout.", "task_emb.")
+    assert not any(n.startswith(left_out) for n in names)
     with pytest.raises(ValueError, match="split must be 'valid' or 'test'"):
         held_out_windows(run, model, root=tiny_data_root, split="train")
 
@@ -214,8 +217,11 @@ def test_landscape_maps_both_populations_and_writes_its_files(
         assert land.surface.shape == (5, 5) and np.isfinite(land.surface).all()
         assert land.path.shape == (4, 2)  # the initial weights and three epochs
         np.testing.assert_allclose(land.path[-1], 0.0, atol=1e-9)  # centred on the end
-        # both grids span the farther of the two paths, with a margin
-        assert land.coordinates[-1] >= np.abs(land.path).max()
+    # one grid for both: 1.25 x the farthest point of either path
+    farthest = max(np.abs(land.path).max() for land in result.landscapes.values())
+    smooth, rough = result.landscapes["predictable"], result.landscapes["unpredictable"]
+    np.testing.assert_array_equal(smooth.coordinates, rough.coordinates)
+    assert smooth.coordinates[-1] == pytest.approx(1.25 * farthest)
     record = json.loads(result.files["json"].read_text())
     ratio = (
         result.landscapes["unpredictable"].roughness / result.landscapes["predictable"].roughness
@@ -252,6 +258,19 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fa
     rows = result.files["csv"].read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 3
     assert "paper: 1.93x" in result.headline()
+    # the first window's value, by hand, at the trained and at the initial weights
+    final = load_train_checkpoint(fake_stage1_runs["predictable"].last_checkpoint)
+    trained = final.load_model()
+    initial = final.initial_model(seed=final.config.seed, vocabularies_of=trained)
+    windows = held_out_windows(final, trained, root=tiny_data_root, max_windows=3)
+    names = [name for name, _ in loss_parameters(trained, windows)]
+    for point, model in (("trained", trained), ("initial", initial)):
+        by_name = dict(model.named_parameters())
+        loss = masked_latent_loss(model, next(windows.batches(1)))
+        gradients = torch.autograd.grad(loss, [by_name[n] for n in names])
+        expected = sum(float(g.pow(2).sum()) for g in gradients)
+        got = result.populations["predictable"].squared_norms[point][0]
+        assert got == pytest.approx(expected, rel=1e-5), point
 
 
 def test_the_report_links_the_analyses_run_on_its_data(tmp_path):

@@ -120,7 +120,9 @@ class TestSettings:
 
     def test_preset_changes_and_unknown_preset(self):
         assert CurriculumSettings.preset("cpu", dg=False).dg is False
-        with pytest.raises(ValueError, match="preset must be 'cpu' or 'paper', got 'gpu'"):
+        with pytest.raises(
+            ValueError, match=r"preset must be one of \('cpu', 'study', 'paper'\), got 'gpu'"
+        ):
             CurriculumSettings.preset("gpu")
 
     def test_simulation_needs_three_movie_repeats(self):

@@ -161,3 +161,23 @@ def test_run_table3_pairs_each_arm_with_from_scratch_on_the_arm_s_own_recordings
     assert paired_with_scratch(rows)["reverse_ssl"]["movie_ssim"].differences == pytest.approx(
         (0.0, 0.0, 0.0)
     )
+
+
+def test_a_recording_from_scratch_did_not_test_is_named(tmp_path, monkeypatch):
+    def fake_stage(arm, seed, stage, trunk, *, data_root, config_dir, runs_dir, settings):
+        key = {
+            "pretrain": "x",
+            "finetune_movie": "natural_movie_one_image/MovieSSIM()",
+            "finetune_dg": "drifting_gratings_orientation/MulticlassAccuracy()",
+        }[stage]
+        recording = "2" if arm == "poyocap" else "1"
+        metrics = {f"allen_brain_observatory_calcium/{recording}/{key}/test": 0.5}
+        return StageResult(stage, (), Path(), Path(), Path(), metrics, 0.0)
+
+    monkeypatch.setattr(table3, "write_curriculum_configs", lambda *a, **k: tmp_path)
+    monkeypatch.setattr(arms, "_run_arm_stage", fake_stage)
+    with pytest.raises(ValueError, match=r"from_scratch seed 0 has no test movie_ssim on "
+                       r"poyocap's recordings \['2'\]"):  # fmt: skip
+        run_table3(
+            tmp_path / "t3", data_root=tmp_path, seeds=(0, 1), arms=("poyocap", "from_scratch")
+        )

@@ -61,12 +61,13 @@ class TrainCheckpoint:
         builds its model just after seeding torch (with the run's seed: the weights the run
         started from), given ``vocabularies_of``'s unit and session vocabularies; in eval
         mode."""
-        torch.manual_seed(seed)
-        model = self.instantiate_model()
-        for name in ("unit_emb", "session_emb"):
-            vocab = getattr(vocabularies_of, name).vocab
-            # by index, without the padding word "NA" (index 0), which initialize_vocab adds
-            getattr(model, name).initialize_vocab(sorted(vocab, key=vocab.get)[1:])
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG stays as it was
+            torch.manual_seed(seed)
+            model = self.instantiate_model()
+            for name in ("unit_emb", "session_emb"):
+                vocab = getattr(vocabularies_of, name).vocab
+                # by index, without the padding word "NA" (index 0), which initialize_vocab adds
+                getattr(model, name).initialize_vocab(sorted(vocab, key=vocab.get)[1:])
         return model.eval()
 
     def eval_transforms(self) -> list[Any]:

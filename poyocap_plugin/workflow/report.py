@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from poyocap_plugin.workflow import predictability_report
-from poyocap_plugin.workflow.analyses.outputs import analyses_section
+from poyocap_plugin.workflow.analysis_results import analyses_section
 from poyocap_plugin.workflow.baselines import (
     BASELINE_METRICS,
     BASELINE_TITLES,

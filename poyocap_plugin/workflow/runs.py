@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import math
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,22 +183,13 @@ def recording_metrics(results: dict[str, StageResult]) -> dict[str, dict[str, fl
     }
 
 
-def arm_metrics(
-    results: dict[str, StageResult], *, recordings: Collection[str] | None = None
-) -> dict[str, float | None]:
+def arm_metrics(results: dict[str, StageResult]) -> dict[str, float | None]:
     """Movie SSIM and DG accuracy of an arm: test metrics averaged over recordings.
 
-    Args:
-        results: The arm's runs by stage.
-        recordings: Average over these test recordings only (those the arm tested on);
-            None: over all.
-
     Returns:
-        ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run or
-        tested none of ``recordings``.
+        ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run.
     """
-    means: dict[str, float | None] = {}
-    for metric, by_recording in recording_metrics(results).items():
-        values = [v for r, v in by_recording.items() if recordings is None or r in recordings]
-        means[metric] = sum(values) / len(values) if values else None
-    return means
+    return {
+        metric: sum(by_recording.values()) / len(by_recording) if by_recording else None
+        for metric, by_recording in recording_metrics(results).items()
+    }

@@ -171,6 +171,10 @@ def summarize_table3(rows: Sequence[Table3Row]) -> dict[str, dict[str, object]]:
     return summary
 
 
+def _mean(by_recording: Mapping[str, float]) -> float:
+    return sum(by_recording.values()) / len(by_recording)
+
+
 def _table3_row(
     arm: str,
     seeds: Sequence[int],
@@ -178,22 +182,30 @@ def _table3_row(
     *,
     paired: bool,
 ) -> Table3Row:
-    """One arm's row from its runs; with ``paired``, from scratch on the arm's recordings."""
+    """One arm's row from its runs; with ``paired``, from scratch on the arm's recordings.
+
+    Raises:
+        ValueError: If a run logged no test value of its metric, or from scratch did not
+            test on one of the arm's recordings.
+    """
     values: dict[str, list[float]] = {metric: [] for metric in METRICS}
     scratch: dict[str, list[float]] = {metric: [] for metric in METRICS}
     for seed in seeds:
         logger.info("table3: %s seed %d: %s", arm, seed, arm_metrics(runs[arm, seed]))
+        reference = recording_metrics(runs[_REFERENCE_ARM, seed]) if paired else {}
         for metric, by_recording in recording_metrics(runs[arm, seed]).items():
-            values[metric].append(sum(by_recording.values()) / len(by_recording))
+            if not by_recording:
+                raise ValueError(f"{arm} seed {seed} logged no test {metric} per recording")
+            values[metric].append(_mean(by_recording))
             if not paired:
                 continue
-            reference = arm_metrics(runs[_REFERENCE_ARM, seed], recordings=by_recording)[metric]
-            if reference is None:
+            missing = sorted(set(by_recording) - set(reference[metric]))
+            if missing:
                 raise ValueError(
-                    f"{_REFERENCE_ARM} seed {seed} has no {metric} on {arm}'s test "
-                    f"recordings {sorted(by_recording)}: it should test on every recording"
+                    f"{_REFERENCE_ARM} seed {seed} has no test {metric} on {arm}'s recordings "
+                    f"{missing}: the paired comparison needs it on every one"
                 )
-            scratch[metric].append(reference)
+            scratch[metric].append(_mean({r: reference[metric][r] for r in by_recording}))
     return Table3Row(
         arm,
         tuple(values["movie_ssim"]),

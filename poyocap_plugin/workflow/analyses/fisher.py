@@ -33,11 +33,11 @@ import torch
 
 from poyocap_plugin.workflow.analyses.objective import (
     held_out_windows,
+    loss_parameters,
     masked_latent_loss,
-    shared_parameters,
 )
-from poyocap_plugin.workflow.analyses.outputs import result_path
-from poyocap_plugin.workflow.analyses.populations import pretrain_runs, trajectory
+from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
+from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
@@ -145,7 +145,8 @@ class FisherResult:
 PAPER_FISHER_RATIO = 1.93
 #: where the Fisher trace is taken: the final stage-1 weights, and the initial ones
 POINTS = ("trained", "initial")
-_RATIO = ("predictable", "unpredictable")
+#: the ratio's numerator and denominator
+_RATIO = tuple(POPULATIONS)
 
 
 def run_fisher(
@@ -188,17 +189,18 @@ def run_fisher(
     )
     populations = {}
     for population, run in runs.items():
-        final, models = trajectory(run, data_root=data_root)
-        windows = held_out_windows(final, models[-1], root=data_root, max_windows=max_windows)
+        final, (initial, trained) = trajectory(run, data_root=data_root, endpoints_only=True)
+        windows = held_out_windows(final, trained, root=data_root, max_windows=max_windows)
+        names = [name for name, _ in loss_parameters(trained, windows)]
         samples = list(windows.batches(1))
         norms = {}
-        for point, model in zip(POINTS, (models[-1], models[0]), strict=True):
+        for point, model in zip(POINTS, (trained, initial), strict=True):
             model = model.to(target)
-            parameters = [p for _, p in shared_parameters(model)]
+            by_name = dict(model.named_parameters())
             logger.info("%s, %s weights: %d windows", population, point, len(samples))
             norms[point] = per_sample_squared_gradient_norms(
                 functools.partial(_window_loss, model, samples),
-                parameters,
+                [by_name[name] for name in names],
                 len(samples),
             )
         populations[population] = PopulationFisher(population, final.path, norms, windows.starts)

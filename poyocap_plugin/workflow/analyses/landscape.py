@@ -37,12 +37,12 @@ import torch
 
 from poyocap_plugin.workflow.analyses.objective import (
     held_out_windows,
+    loss_parameters,
     mean_loss,
-    shared_parameters,
 )
-from poyocap_plugin.workflow.analyses.outputs import result_path
-from poyocap_plugin.workflow.analyses.populations import pretrain_runs, trajectory
+from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
+from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
@@ -69,7 +69,12 @@ _MARGIN = 1.25
 
 
 def _flat(parameters: Sequence[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([p.detach().flatten().double() for p in parameters])
+    return torch.cat([p.detach().flatten().double().cpu() for p in parameters])
+
+
+def _select(model: torch.nn.Module, names: Sequence[str]) -> list[torch.nn.Parameter]:
+    by_name = dict(model.named_parameters())
+    return [by_name[name] for name in names]
 
 
 def trajectory_directions(
@@ -149,7 +154,7 @@ def loss_surface(
     Returns:
         The surface, ``surface[i, j]`` at ``(coordinates[i], coordinates[j])``.
     """
-    centre = _flat(parameters)
+    centre = _flat(parameters).to(parameters[0].device)
     d1, d2 = directions
     surface = np.empty((len(coordinates), len(coordinates)))
     try:
@@ -207,10 +212,11 @@ class LandscapeResult:
     @property
     def roughness_ratio(self) -> float | None:
         """Roughness unpredictable / predictable; None without both, or a flat predictable."""
-        if {"predictable", "unpredictable"} - set(self.landscapes):
+        smooth_name, rough_name = POPULATIONS
+        if {smooth_name, rough_name} - set(self.landscapes):
             return None
-        smooth = self.landscapes["predictable"].roughness
-        return self.landscapes["unpredictable"].roughness / smooth if smooth > 0 else None
+        smooth = self.landscapes[smooth_name].roughness
+        return self.landscapes[rough_name].roughness / smooth if smooth > 0 else None
 
     def headline(self) -> str:
         parts = [
@@ -280,11 +286,11 @@ def run_landscape(
     prepared = {}
     for population, run in runs.items():
         final, models = trajectory(run, data_root=data_root)
+        windows = held_out_windows(final, models[-1], root=data_root, max_windows=max_windows)
+        names = [name for name, _ in loss_parameters(models[-1], windows)]
+        points = [_flat(_select(m, names)) for m in models]
         model = models[-1].to(target)
-        windows = held_out_windows(final, model, root=data_root, max_windows=max_windows)
-        parameters = [p for _, p in shared_parameters(model)]
-        points = [_flat([p for _, p in shared_parameters(m)]) for m in models]
-        prepared[population] = (final, model, windows, parameters, points)
+        prepared[population] = (final, model, windows, _select(model, names), points)
 
     paths, explained, basis = {}, {}, {}
     for population, (_, _, _, parameters, points) in prepared.items():

@@ -31,11 +31,12 @@ __all__ = [
     "held_out_windows",
     "masked_latent_loss",
     "mean_loss",
-    "shared_parameters",
+    "VOCABULARY_MODULES",
+    "loss_parameters",
 ]
 
-# sized by the neurons and sessions a run saw (see shared_parameters)
-_VOCABULARY_MODULES = ("unit_emb.", "session_emb.")
+#: the modules sized by the neurons and sessions a run saw (see loss_parameters)
+VOCABULARY_MODULES = ("unit_emb.", "session_emb.")
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,27 @@ def mean_loss(model: torch.nn.Module, windows: HeldOutWindows, *, batch_size: in
     return total / len(windows)
 
 
-def shared_parameters(model: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
-    """The model's parameters that do not depend on the data's vocabularies.
+def loss_parameters(
+    model: torch.nn.Module, windows: HeldOutWindows
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """The parameters the masked-latent loss moves, shared across populations.
 
-    The unit and session embeddings are sized by the neurons and sessions a run saw, so
-    two populations' models share every parameter but those: directions, gradients and
-    Fisher traces over the shared ones compare across populations.
+    Left out: the unit and session embeddings, sized by the neurons and sessions a run saw
+    (two populations' models share every other parameter), and whatever the loss does not
+    reach (the decoder and readout heads that only the drifting-grating term trains), found
+    from the gradient of the first window's loss.
+
+    Raises:
+        ValueError: If the loss reaches no shared parameter.
     """
-    return [
+    named = [
         (name, parameter)
         for name, parameter in model.named_parameters()
-        if parameter.requires_grad and not name.startswith(_VOCABULARY_MODULES)
+        if parameter.requires_grad and not name.startswith(VOCABULARY_MODULES)
     ]
+    loss = masked_latent_loss(model, next(windows.batches(1)))
+    gradients = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    reached = [pair for pair, g in zip(named, gradients, strict=True) if g is not None]
+    if not reached:
+        raise ValueError("the masked-latent loss reaches no parameter outside the vocabularies")
+    return reached

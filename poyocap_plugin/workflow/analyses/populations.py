@@ -89,9 +89,14 @@ def pretrain_runs(
 
 
 def trajectory(
-    run: StageResult, *, data_root: Path
+    run: StageResult, *, data_root: Path, endpoints_only: bool = False
 ) -> tuple[TrainCheckpoint, list[torch.nn.Module]]:
     """A stage-1 run's models from its initial weights through each epoch's checkpoint.
+
+    Args:
+        run: The stage-1 run.
+        data_root: The processed-data root.
+        endpoints_only: Only the initial and the final model.
 
     Returns:
         The final checkpoint (config, vocabularies) and the models in training order,
@@ -101,6 +106,8 @@ def trajectory(
         FileNotFoundError: If the run kept no per-epoch checkpoint.
     """
     paths = epoch_checkpoints(run.last_checkpoint.parent)
+    if endpoints_only:
+        paths = paths[-1:]
     final = load_train_checkpoint(paths[-1], data_root=data_root)
     models = [load_train_checkpoint(p, data_root=data_root).load_model() for p in paths]
     start = final.initial_model(seed=int(final.config.seed), vocabularies_of=models[-1])

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from poyocap_plugin.models.trunk import TRUNK_MODULES
 from poyocap_plugin.workflow import trainer
-from poyocap_plugin.workflow.analyses.outputs import result_path
+from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.arms import run_arms
 from poyocap_plugin.workflow.curriculum import write_curriculum_configs
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
