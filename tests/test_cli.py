@@ -11,6 +11,7 @@ from typing import Literal, get_args
 import click
 import pytest
 import tomllib
+import torch
 import yaml
 from click.testing import CliRunner
 
@@ -609,3 +610,23 @@ class TestAnalyze:
             4,
         )
         assert seen["data_root"] == tmp_path and seen["simulation"] is None
+
+    def test_fisher_passes_its_options(self, tmp_path, monkeypatch):
+        seen = {}
+
+        def fake_run_fisher(out_dir, **kwargs):
+            seen.update(kwargs)
+            raise SystemExit(0)
+
+        monkeypatch.setattr(cli_analyses, "run_fisher", fake_run_fisher)
+        invoke(
+            "analyze", "fisher", tmp_path / "out", "--data-root", tmp_path,
+            "--windows", "5", "--seed", "2", "--device", "cpu",
+        )  # fmt: skip
+        assert (seen["max_windows"], seen["seed"], seen["device"]) == (5, 2, "cpu")
+
+    @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+    def test_cuda_without_cuda_is_named_before_any_run(self, tmp_path):
+        result = invoke("analyze", "landscape", tmp_path / "out", "--simulate", "--device", "cuda")
+        assert result.exit_code == 1 and "CUDA is not available here" in result.output
+        assert not (tmp_path / "out").exists()
