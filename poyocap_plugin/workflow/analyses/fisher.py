@@ -39,6 +39,7 @@ from poyocap_plugin.workflow.analyses.objective import (
 from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
 from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
+from poyocap_plugin.workflow.probe.features import torch_device
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 from poyocap_plugin.workflow.statistics import MeanCI, mean_ci95
@@ -174,10 +175,7 @@ def run_fisher(
         device: Torch device of the gradients.
         min_units: Fewest selected neurons a session may bring.
     """
-    from poyocap_plugin.workflow.probe.features import torch_device
-
     target = torch_device(device)
-    settings = settings or CurriculumSettings.preset("cpu")
     out_dir = Path(out_dir).resolve()
     data_root, runs = pretrain_runs(
         out_dir,

@@ -44,6 +44,7 @@ from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_r
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
 from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
+from poyocap_plugin.workflow.probe.features import torch_device
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 
@@ -266,14 +267,11 @@ def run_landscape(
     Raises:
         ValueError: For unknown directions, ``steps < 3``, or a run of fewer than 2 epochs.
     """
-    from poyocap_plugin.workflow.probe.features import torch_device
-
     if directions not in get_args(Directions):
         raise ValueError(f"directions must be one of {get_args(Directions)}, got {directions!r}")
     if steps < 3:
         raise ValueError(f"steps must be >= 3 (a Laplacian needs neighbours), got {steps!r}")
     target = torch_device(device)
-    settings = settings or CurriculumSettings.preset("cpu")
     out_dir = Path(out_dir).resolve()
     data_root, runs = pretrain_runs(
         out_dir,

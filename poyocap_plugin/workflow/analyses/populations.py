@@ -33,7 +33,7 @@ def pretrain_runs(
     *,
     data_root: Path | None = None,
     simulation: SimulationSettings | None = None,
-    settings: CurriculumSettings,
+    settings: CurriculumSettings | None = None,
     seed: int,
     populations: Sequence[str] = tuple(POPULATIONS),
     min_units: int = 1,
@@ -44,7 +44,8 @@ def pretrain_runs(
         out_dir: Where the data (when simulated), configs and runs go.
         data_root: A processed-data root; exclusive with ``simulation``.
         simulation: Settings of simulated data to prepare into ``<out_dir>/data``.
-        settings: The run sizes (``dg`` and the stage-2 fields are not used).
+        settings: The run sizes (``dg`` and the stage-2 fields are not used); default the
+            ``cpu`` preset.
         seed: train.py's seed.
         populations: Keys of :data:`POPULATIONS`.
         min_units: Fewest selected neurons a session may bring.
@@ -66,6 +67,7 @@ def pretrain_runs(
             "give exactly one of data_root and simulation; "
             f"got data_root={data_root!r}, simulation={simulation!r}"
         )
+    settings = settings or CurriculumSettings.preset("cpu")
     out_dir = Path(out_dir).resolve()
     if simulation is not None:
         data_root = prepare_data(out_dir / "data", simulation)

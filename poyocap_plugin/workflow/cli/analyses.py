@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import click
@@ -37,6 +38,12 @@ def _option_of(function, name: str, flag: str, value_type, what: str):
         show_default=True,
         help=what,
     )
+
+
+def _echo(paths: Iterable[Path], headline: str) -> None:
+    for path in paths:
+        click.echo(f"wrote {path}")
+    click.echo(headline)
 
 
 @click.group("analyze")
@@ -90,9 +97,7 @@ def landscape_command(
             device=device,
             min_units=min_units,
         )
-    for name, path in result.files.items():
-        click.echo(f"{name}: {path}")
-    click.echo(result.headline())
+    _echo(result.files.values(), result.headline())
 
 
 @analyze_group.command("fisher")
@@ -125,9 +130,7 @@ def fisher_command(out_dir: Path, seed: int, max_windows: int, device: str, **kw
             device=device,
             min_units=min_units,
         )
-    for name, path in result.files.items():
-        click.echo(f"{name}: {path}")
-    click.echo(result.headline())
+    _echo(result.files.values(), result.headline())
 
 
 @analyze_group.command("scaling")
@@ -191,6 +194,5 @@ def scaling_command(
             seeds=seeds,
             min_units=min_units,
         )
-    for path in (result.json_path, result.csv_path, result.figure_path, result.markdown_path):
-        click.echo(str(path))
-    click.echo(result.headline())
+    paths = (result.json_path, result.csv_path, result.figure_path, result.markdown_path)
+    _echo(paths, result.headline())
