@@ -288,3 +288,20 @@ def test_the_report_links_the_analyses_run_on_its_data(tmp_path):
     assert analyses_section(tmp_path / "empty", data_root, rel=str) == []
     with pytest.raises(ValueError, match="unknown analysis 'nope'"):
         result_path(tmp_path, "nope")
+
+
+def test_random_directions_span_the_unit_square_without_a_path(
+    tmp_path, tiny_data_root, fake_stage1_runs
+):
+    result = run_landscape(
+        tmp_path / "out",
+        data_root=tiny_data_root,
+        directions="random",
+        steps=3,
+        max_windows=2,
+        batch_size=2,
+    )
+    for land in result.landscapes.values():
+        np.testing.assert_array_equal(land.coordinates, [-1.0, 0.0, 1.0])
+        assert land.path is None and land.explained is None
+        assert np.isfinite(land.surface).all()

@@ -283,7 +283,8 @@ def run_landscape(
     )
     prepared = {}
     for population, run in runs.items():
-        final, models = trajectory(run, data_root=data_root)
+        # random directions need only the end point; the path is the PCA's input
+        final, models = trajectory(run, data_root=data_root, endpoints_only=directions != "pca")
         windows = held_out_windows(final, models[-1], root=data_root, max_windows=max_windows)
         names = [name for name, _ in loss_parameters(models[-1], windows)]
         points = [_flat(_select(m, names)) for m in models]
