@@ -547,3 +547,31 @@ def test_packing_refuses_windows_with_different_numbers_of_masked_latents():
     mask[1, 3:] = True  # 5: 8 rows in all, which a view of (2, -1) would split 4 + 4
     with pytest.raises(RuntimeError, match="invalid for input of size 8"):
         pack_masked_latents(target, target, mask, num_masked=3, num_bins=4, num_latents_per_bin=2)
+
+
+def test_nan_df_over_f_is_left_out_of_the_input_tokens(tiny_data_root):
+    """A neuron's missing frames (NaN dF/F) give no token; the loss stays finite."""
+    model = make_model().eval()
+    make_batch(model, tiny_data_root)  # the vocabularies
+    config = OmegaConf.create(
+        [
+            {
+                "selection": [{"brainset": "allen_brain_observatory_calcium"}],
+                "config": {"multitask_readout": [{"readout_id": DG, "metrics": []}]},
+            }
+        ]
+    )
+    dataset = Dataset(root=str(tiny_data_root), config=config, split="train")
+    samples = []
+    for missing in (0, 3):
+        sample = dataset.get(RECORDING, 1.0, 2.0)
+        traces = np.array(sample.calcium_traces.df_over_f, dtype=np.float32)
+        traces[0, :missing] = np.nan
+        sample.calcium_traces.df_over_f = traces
+        samples.append(model.tokenize(sample))
+    batch = collate(samples)
+    inputs = batch["model_inputs"]
+    assert inputs["input_mask"][0].sum() - inputs["input_mask"][1].sum() == 3
+    assert torch.isfinite(inputs["input_values"]).all()
+    output = model(**batch["model_inputs"])
+    assert torch.isfinite(total_loss(model, batch, output))
