@@ -35,6 +35,7 @@ from poyocap_plugin.workflow.analyses.scaling import (
     quick_settings,
     run_scaling,
 )
+from poyocap_plugin.workflow.arms import stage_command
 from poyocap_plugin.workflow.cli import analyses as cli_analyses
 from poyocap_plugin.workflow.cli import cli, experiments, main
 from poyocap_plugin.workflow.cli._library import (
@@ -87,6 +88,9 @@ _SHARED = [
     "--num-workers",
     "--eval-epochs",
     "--parallel-runs",
+    "--perceptual",
+    "--no-perceptual",
+    "--perceptual-weights",
     "--override",
     "--launcher",
     "--min-units",
@@ -630,3 +634,51 @@ class TestAnalyze:
         result = invoke("analyze", "landscape", tmp_path / "out", "--simulate", "--device", "cuda")
         assert result.exit_code == 1 and "CUDA is not available here" in result.output
         assert not (tmp_path / "out").exists()
+
+
+class TestPerceptual:
+    def test_the_paper_preset_without_weights_names_the_options(self, tmp_path):
+        result = invoke(
+            "curriculum", tmp_path / "out", "--data-root", tmp_path, "--preset", "paper"
+        )
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        assert "--perceptual-weights PATH" in result.output and "--no-perceptual" in result.output
+        assert not (tmp_path / "out").exists()
+
+    def test_weights_turn_the_term_on_and_reach_the_movie_runs(self, tmp_path, monkeypatch):
+        weights = tmp_path / "alexnet.pth"
+        weights.write_bytes(b"x")
+        seen = {}
+
+        def fake_run_curriculum(out_dir, *, settings, **kwargs):
+            seen["settings"] = settings
+            raise SystemExit(0)
+
+        monkeypatch.setattr(experiments, "run_curriculum", fake_run_curriculum)
+        invoke(
+            "curriculum", tmp_path / "out", "--data-root", tmp_path, "--perceptual-weights", weights
+        )
+        settings = seen["settings"]
+        assert settings.perceptual and settings.perceptual_weights == str(weights)
+        command = stage_command(
+            "finetune_movie",
+            variant="poyocap",
+            data_root=tmp_path,
+            config_dir=tmp_path,
+            log_dir=tmp_path,
+            settings=settings,
+            seed=0,
+            trunk=None,
+        )
+        assert f"model.frame_loss.perceptual_weights_path='{weights.resolve()}'" in command
+        dg = stage_command(
+            "finetune_dg",
+            variant="poyocap",
+            data_root=tmp_path,
+            config_dir=tmp_path,
+            log_dir=tmp_path,
+            settings=settings,
+            seed=0,
+            trunk=None,
+        )
+        assert not any("perceptual" in part for part in dg)

@@ -86,10 +86,12 @@ class TestStageCommand:
         assert "eval_epochs=2" in command("finetune_movie", settings)
         assert "eval_epochs=2" in command("finetune_dg", settings)
         assert "eval_epochs=8" in command("finetune_dg", CurriculumSettings(dg_epochs=8))
-        assert "eval_epochs=1" in command("finetune_dg", CurriculumSettings.preset("paper"))
+        assert "eval_epochs=1" in command(
+            "finetune_dg", CurriculumSettings.preset("paper", perceptual=False)
+        )
 
     def test_paper_preset_keeps_the_configs_lr_and_frame_size(self):
-        line = command("finetune_movie", CurriculumSettings.preset("paper"))
+        line = command("finetune_movie", CurriculumSettings.preset("paper", perceptual=False))
         assert "model=capoyo_114M" in line and "epochs=25" in line and "batch_size=32" in line
         assert not any(
             a.startswith(("optim.base_lr", "model.frame_decoder", "eval_batch_size")) for a in line
@@ -117,6 +119,13 @@ class TestSettings:
     def test_invalid(self, kwargs, match):
         with pytest.raises(ValueError, match=match):
             CurriculumSettings(**kwargs)
+
+    def test_the_paper_preset_needs_the_perceptual_weights_or_says_no(self):
+        with pytest.raises(ValueError, match="perceptual_weights is not set: give"):
+            CurriculumSettings.preset("paper")
+        assert not CurriculumSettings.preset("paper", perceptual=False).perceptual
+        with pytest.raises(ValueError, match="with perceptual off"):
+            CurriculumSettings(perceptual_weights="alexnet.pth")
 
     def test_preset_changes_and_unknown_preset(self):
         assert CurriculumSettings.preset("cpu", dg=False).dg is False

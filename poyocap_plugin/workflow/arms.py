@@ -104,6 +104,9 @@ def stage_command(
         command.append(f"eval_batch_size={settings.eval_batch_size}")
     if settings.base_lr is not None:
         command.append(f"optim.base_lr={settings.base_lr}")
+    if stage == "finetune_movie" and settings.perceptual:
+        path = Path(str(settings.perceptual_weights)).resolve()
+        command.append(f"model.frame_loss.perceptual_weights_path='{path}'")
     if stage == "finetune_movie" and settings.frame_size is not None:
         height, width, num_stages = settings.frame_size
         command += [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
@@ -40,6 +40,12 @@ class CurriculumSettings:
             would schedule its own), each run gets ``OMP_NUM_THREADS`` = cores /
             ``parallel_runs`` unless the environment sets it. 2 on a 2-core CPU: one run's
             data loading overlaps the other's compute.
+        perceptual: Train the movie runs with the CAP loss's perceptual term (the paper's
+            fifth term); it needs ``perceptual_weights``. Off: four terms, and the loss
+            warns once per run.
+        perceptual_weights: A local AlexNet state_dict file for the perceptual term
+            (``model.frame_loss.perceptual_weights_path``; never downloaded), e.g.
+            torchvision's ``alexnet-owt-7be5be79.pth``.
         dg: Also run the DG-classification finetune (Table 3's DG-accuracy column).
         overrides: More Hydra overrides for every run, e.g. ``("gpus=4", "nodes=2")`` or
             ``("wandb.enable=true",)``.
@@ -59,6 +65,8 @@ class CurriculumSettings:
     num_workers: int = 0
     eval_epochs: int | None = None
     parallel_runs: int = 2
+    perceptual: bool = False
+    perceptual_weights: str | None = None
     dg: bool = True
     overrides: tuple[str, ...] = ()
     launcher: tuple[str, ...] = ()
@@ -90,6 +98,18 @@ class CurriculumSettings:
         if self.parallel_runs < 1:
             raise ValueError(
                 f"CurriculumSettings.parallel_runs must be >= 1, got {self.parallel_runs}"
+            )
+        if self.perceptual and self.perceptual_weights is None:
+            raise ValueError(
+                "CurriculumSettings.perceptual is on (the paper preset trains with the CAP "
+                "loss's perceptual term) but perceptual_weights is not set: give "
+                "--perceptual-weights PATH (a local AlexNet state_dict, e.g. torchvision's "
+                "alexnet-owt-7be5be79.pth), or --no-perceptual to train on the other four terms"
+            )
+        if self.perceptual_weights is not None and not self.perceptual:
+            raise ValueError(
+                f"CurriculumSettings.perceptual_weights={self.perceptual_weights!r} with "
+                "perceptual off: the weights would not be used; turn it on (--perceptual)"
             )
         if self.num_workers < 0:
             raise ValueError(f"CurriculumSettings.num_workers must be >= 0, got {self.num_workers}")
@@ -128,12 +148,13 @@ class CurriculumSettings:
             **changes: Fields to change from the preset.
 
         Raises:
-            ValueError: For an unknown preset name.
+            ValueError: For an unknown preset name, or changes that make invalid settings
+                (``paper`` needs ``perceptual_weights`` or ``perceptual=False``).
         """
         if name in ("cpu", "study"):
-            base = cls()
+            fields: dict[str, Any] = {}
         elif name == "paper":
-            base = cls(
+            fields = dict(
                 model="capoyo_114M",
                 pretrain_epochs=50,
                 finetune_epochs=25,
@@ -145,7 +166,9 @@ class CurriculumSettings:
                 num_workers=4,
                 eval_epochs=1,
                 parallel_runs=1,
+                perceptual=True,
             )
         else:
             raise ValueError(f"preset must be one of {get_args(Preset)}, got {name!r}")
-        return replace(base, **changes)
+        # built once with the changes: the paper preset alone is incomplete (its weights)
+        return cls(**(fields | changes))

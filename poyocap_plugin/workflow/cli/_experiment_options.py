@@ -45,7 +45,8 @@ def _simulation_option(flag: str, name: str, value_type: Any, what: str) -> Call
 def _preset_help() -> str:
     sizes = []
     for name in choices_of(Preset):
-        preset = CurriculumSettings.preset(name)
+        # sizes only: the paper preset alone refuses to build without perceptual weights
+        preset = CurriculumSettings.preset(name, perceptual=False)
         frames = (
             f"{preset.frame_size[0]}x{preset.frame_size[1]} frames"
             if preset.frame_size is not None
@@ -127,6 +128,19 @@ _OPTIONS = (
     ),
     _preset_field("--parallel-runs", int, "Training runs at once."),
     click.option(
+        "--perceptual/--no-perceptual",
+        default=None,
+        help="Train the movie runs with the CAP loss's perceptual term (needs "
+        "--perceptual-weights). Default: the preset's (paper: on; cpu, study: off).",
+    ),
+    click.option(
+        "--perceptual-weights",
+        type=click.Path(dir_okay=False, exists=True),
+        default=None,
+        help="A local AlexNet state_dict for the perceptual term (e.g. torchvision's "
+        "alexnet-owt-7be5be79.pth); never downloaded.",
+    ),
+    click.option(
         "--override",
         "overrides",
         multiple=True,
@@ -182,6 +196,8 @@ def curriculum_inputs(kwargs: dict[str, Any], **changes: Any) -> RunInputs:
     preset, overrides = kwargs.pop("preset"), tuple(kwargs.pop("overrides"))
     changes["launcher"] = tuple(shlex.split(kwargs.pop("launcher")))
     min_units = kwargs.pop("min_units")
+    if kwargs["perceptual_weights"] is not None and kwargs["perceptual"] is None:
+        kwargs["perceptual"] = True  # weights given: the term is wanted
     changes |= {k: v for k, v in kwargs.items() if v is not None}
     with user_errors(ValueError):
         if simulate_data:
