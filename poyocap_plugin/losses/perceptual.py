@@ -1,4 +1,5 @@
-"""The perceptual term: L1 between AlexNet features of the decoded and true frames."""
+"""The perceptual term: mean squared difference of AlexNet features of the decoded and true
+frames."""
 
 from __future__ import annotations
 
