@@ -137,8 +137,8 @@ def parameter_count(model_config_name: str) -> int:
 
 
 def quick_settings(settings: CurriculumSettings) -> CurriculumSettings:
-    """``--quick``: 2 epochs per stage, no DG runs, one validation per run. With
-    :data:`QUICK_SIZES` and :data:`QUICK_SEEDS` (12 runs) it aims at < 15 min on 2 CPU cores."""
+    """``--quick``: 2 epochs per stage, no DG, one validation per run; with :data:`QUICK_SIZES`
+    and :data:`QUICK_SEEDS`, 12 runs: over 15 min on 2 CPU cores (docs/analyses.md)."""
     return replace(settings, pretrain_epochs=2, finetune_epochs=2, dg=False, eval_epochs=None)
 
 

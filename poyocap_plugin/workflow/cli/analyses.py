@@ -159,7 +159,7 @@ def fisher_command(out_dir: Path, seed: int, max_windows: int, device: str, **kw
     is_flag=True,
     default=False,
     help=f"Sizes {', '.join(QUICK_SIZES)}, seeds {', '.join(map(str, QUICK_SEEDS))}, 2 epochs "
-    "per stage, no DG runs: a first look in under 15 min on 2 cores.",
+    "per stage, no DG runs: the smallest sweep (more than 15 min on 2 cores: docs/analyses.md).",
 )
 def scaling_command(
     out_dir: Path, sizes: tuple[str, ...], seeds: tuple[int, ...], quick: bool, **kwargs
