@@ -17,7 +17,7 @@ from poyocap_plugin.workflow.analyses.landscape import (
 )
 from poyocap_plugin.workflow.analyses.objective import (
     held_out_windows,
-    loss_parameters,
+    loss_parameter_names,
     masked_latent_loss,
     mean_loss,
 )
@@ -174,7 +174,7 @@ def test_held_out_windows_are_fixed_and_give_the_masked_loss(tmp_path, tiny_data
         per_window = [float(masked_latent_loss(model, b)) for b in windows.batches(1)]
     assert mean_loss(model, windows, batch_size=2) == pytest.approx(np.mean(per_window), rel=1e-5)
     assert all(np.isfinite(per_window))
-    names = [name for name, _ in loss_parameters(model, windows)]
+    names = loss_parameter_names(model, windows)
     assert any(n.startswith("proc_layers.") for n in names)
     # not the vocabularies, nor what only the drifting-grating term trains
     left_out = ("unit_emb.", "session_emb.", "dec_atn.", "dec_ffn.", "readout.", "task_emb.")
@@ -263,7 +263,7 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fa
     trained = final.load_model()
     initial = final.initial_model(seed=final.config.seed, vocabularies_of=trained)
     windows = held_out_windows(final, trained, root=tiny_data_root, max_windows=3)
-    names = [name for name, _ in loss_parameters(trained, windows)]
+    names = loss_parameter_names(trained, windows)
     for point, model in (("trained", trained), ("initial", initial)):
         by_name = dict(model.named_parameters())
         loss = masked_latent_loss(model, next(windows.batches(1)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ __all__ = [
     "arm_metrics",
     "epoch_checkpoints",
     "find_run_outputs",
+    "recording_mean",
     "recording_metrics",
 ]
 
@@ -190,6 +192,11 @@ def arm_metrics(results: dict[str, StageResult]) -> dict[str, float | None]:
         ``{"movie_ssim": ..., "dg_accuracy": ...}``, None where the stage did not run.
     """
     return {
-        metric: sum(by_recording.values()) / len(by_recording) if by_recording else None
+        metric: recording_mean(by_recording)
         for metric, by_recording in recording_metrics(results).items()
     }
+
+
+def recording_mean(by_recording: Mapping[str, float]) -> float | None:
+    """The mean of a metric's per-recording values; None without any."""
+    return sum(by_recording.values()) / len(by_recording) if by_recording else None

@@ -24,7 +24,12 @@ from pathlib import Path
 from poyocap_plugin.workflow.arms import run_arms
 from poyocap_plugin.workflow.curriculum import write_curriculum_configs
 from poyocap_plugin.workflow.files import write_text_atomically
-from poyocap_plugin.workflow.runs import StageResult, arm_metrics, recording_metrics
+from poyocap_plugin.workflow.runs import (
+    StageResult,
+    arm_metrics,
+    recording_mean,
+    recording_metrics,
+)
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
 from poyocap_plugin.workflow.stages import ARMS, METRICS, TABLE3_ARMS
@@ -171,10 +176,6 @@ def summarize_table3(rows: Sequence[Table3Row]) -> dict[str, dict[str, object]]:
     return summary
 
 
-def _mean(by_recording: Mapping[str, float]) -> float:
-    return sum(by_recording.values()) / len(by_recording)
-
-
 def _table3_row(
     arm: str,
     seeds: Sequence[int],
@@ -196,7 +197,7 @@ def _table3_row(
         for metric, by_recording in recording_metrics(runs[arm, seed]).items():
             if not by_recording:
                 raise ValueError(f"{arm} seed {seed} logged no test {metric} per recording")
-            values[metric].append(_mean(by_recording))
+            values[metric].append(recording_mean(by_recording))
             if not paired:
                 continue
             missing = sorted(set(by_recording) - set(reference[metric]))
@@ -205,7 +206,7 @@ def _table3_row(
                     f"{_REFERENCE_ARM} seed {seed} has no test {metric} on {arm}'s recordings "
                     f"{missing}: the paired comparison needs it on every one"
                 )
-            scratch[metric].append(_mean({r: reference[metric][r] for r in by_recording}))
+            scratch[metric].append(recording_mean({r: reference[metric][r] for r in by_recording}))
     return Table3Row(
         arm,
         tuple(values["movie_ssim"]),

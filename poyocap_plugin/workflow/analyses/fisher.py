@@ -33,8 +33,9 @@ import torch
 
 from poyocap_plugin.workflow.analyses.objective import (
     held_out_windows,
-    loss_parameters,
+    loss_parameter_names,
     masked_latent_loss,
+    parameters_named,
 )
 from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
 from poyocap_plugin.workflow.analysis_results import result_path
@@ -189,16 +190,15 @@ def run_fisher(
     for population, run in runs.items():
         final, (initial, trained) = trajectory(run, data_root=data_root, endpoints_only=True)
         windows = held_out_windows(final, trained, root=data_root, max_windows=max_windows)
-        names = [name for name, _ in loss_parameters(trained, windows)]
+        names = loss_parameter_names(trained, windows)
         samples = list(windows.batches(1))
         norms = {}
         for point, model in zip(POINTS, (trained, initial), strict=True):
             model = model.to(target)
-            by_name = dict(model.named_parameters())
             logger.info("%s, %s weights: %d windows", population, point, len(samples))
             norms[point] = per_sample_squared_gradient_norms(
                 functools.partial(_window_loss, model, samples),
-                [by_name[name] for name in names],
+                parameters_named(model, names),
                 len(samples),
             )
         populations[population] = PopulationFisher(population, final.path, norms, windows.starts)

@@ -37,8 +37,9 @@ import torch
 
 from poyocap_plugin.workflow.analyses.objective import (
     held_out_windows,
-    loss_parameters,
+    loss_parameter_names,
     mean_loss,
+    parameters_named,
 )
 from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
@@ -71,11 +72,6 @@ _MARGIN = 1.25
 
 def _flat(parameters: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat([p.detach().flatten().double().cpu() for p in parameters])
-
-
-def _select(model: torch.nn.Module, names: Sequence[str]) -> list[torch.nn.Parameter]:
-    by_name = dict(model.named_parameters())
-    return [by_name[name] for name in names]
 
 
 def trajectory_directions(
@@ -286,10 +282,10 @@ def run_landscape(
         # random directions need only the end point; the path is the PCA's input
         final, models = trajectory(run, data_root=data_root, endpoints_only=directions != "pca")
         windows = held_out_windows(final, models[-1], root=data_root, max_windows=max_windows)
-        names = [name for name, _ in loss_parameters(models[-1], windows)]
-        points = [_flat(_select(m, names)) for m in models]
+        names = loss_parameter_names(models[-1], windows)
+        points = [_flat(parameters_named(m, names)) for m in models]
         model = models[-1].to(target)
-        prepared[population] = (final, model, windows, _select(model, names), points)
+        prepared[population] = (final, model, windows, parameters_named(model, names), points)
 
     paths, explained, basis = {}, {}, {}
     for population, (_, _, _, parameters, points) in prepared.items():

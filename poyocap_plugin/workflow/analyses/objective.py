@@ -15,7 +15,7 @@ spaced ones are kept, so the same call always gives the same windows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,12 @@ __all__ = [
     "held_out_windows",
     "masked_latent_loss",
     "mean_loss",
+    "parameters_named",
     "VOCABULARY_MODULES",
-    "loss_parameters",
+    "loss_parameter_names",
 ]
 
-#: the modules sized by the neurons and sessions a run saw (see loss_parameters)
+#: the modules sized by the neurons and sessions a run saw (see loss_parameter_names)
 VOCABULARY_MODULES = ("unit_emb.", "session_emb.")
 
 
@@ -158,10 +159,8 @@ def mean_loss(model: torch.nn.Module, windows: HeldOutWindows, *, batch_size: in
     return total / len(windows)
 
 
-def loss_parameters(
-    model: torch.nn.Module, windows: HeldOutWindows
-) -> list[tuple[str, torch.nn.Parameter]]:
-    """The parameters the masked-latent loss moves, shared across populations.
+def loss_parameter_names(model: torch.nn.Module, windows: HeldOutWindows) -> list[str]:
+    """The names of the parameters the masked-latent loss moves, shared across populations.
 
     Left out: the unit and session embeddings, sized by the neurons and sessions a run saw
     (two populations' models share every other parameter), and whatever the loss does not
@@ -178,7 +177,14 @@ def loss_parameters(
     ]
     loss = masked_latent_loss(model, next(windows.batches(1)))
     gradients = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
-    reached = [pair for pair, g in zip(named, gradients, strict=True) if g is not None]
+    reached = [name for (name, _), g in zip(named, gradients, strict=True) if g is not None]
     if not reached:
         raise ValueError("the masked-latent loss reaches no parameter outside the vocabularies")
     return reached
+
+
+def parameters_named(model: torch.nn.Module, names: Sequence[str]) -> list[torch.nn.Parameter]:
+    """``model``'s parameters of those ``names``, in that order (e.g. another point of the
+    same architecture's training)."""
+    by_name = dict(model.named_parameters())
+    return [by_name[name] for name in names]
