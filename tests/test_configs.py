@@ -5,6 +5,7 @@ from importlib import resources
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pytest
 import torch_brain
 from hydra import compose, initialize_config_dir
@@ -82,3 +83,14 @@ def test_model_config_keys_are_constructor_arguments(name):
     parameters = inspect.signature(target).parameters
     unknown = set(node) - {"_target_"} - set(parameters)
     assert not unknown, f"model/{name}.yaml has keys {unknown} that {target} does not take"
+
+
+def test_unit_dropout_keeps_as_many_units_as_the_released_code():
+    # the released settings (peak 50, M 50) keep a median ~63 units of a large session,
+    # 5-95 % range ~20-254 (shared/reference/poyocap_method.md 2.9); torch_brain's default
+    # peak and M keep ~123
+    node = OmegaConf.load(CONFIGS / "base" / "poyocap_stage.yaml").unit_dropout
+    dropout = hydra.utils.instantiate(node, seed=0)
+    kept = np.array([dropout.distribution.sample(1000) for _ in range(20_000)])
+    assert 58 <= np.median(kept) <= 69
+    assert 15 <= np.percentile(kept, 5) and np.percentile(kept, 95) <= 265
