@@ -18,18 +18,26 @@ class NormalizeDfOverF:
     one scale only after this. The statistics are the ones the
     ``allen_brain_observatory_calcium`` pipeline stores per unit (``units.df_over_f_mean``,
     ``units.df_over_f_std``, on the training split's frames), so nothing about the
-    validation or test frames leaks in. Missing values (NaN) become 0, the neuron's mean;
-    so do the values of a neuron without statistics (its ``stats_valid`` is False).
+    validation or test frames leaks in. Missing values (NaN) stay missing, and so do the
+    values of a neuron without statistics (its ``stats_valid`` is False): CAPOYO's
+    tokenizer leaves them out of the input tokens. A model whose tokenizer cannot take NaN
+    (torch_brain's ``CalciumPOYOPlus``) needs ``fill_missing``, e.g. 0.0, the neuron's mean.
 
     Place it first in ``train_transforms`` and ``eval_transforms``, before any transform
     that drops neurons, so that the columns of ``calcium_traces.df_over_f`` still match
     ``units``. Returns the ``Data`` it was given, changed.
+
+    Args:
+        fill_missing: The z-scored value that replaces each missing one; None keeps NaN.
 
     Raises:
         KeyError: for a recording prepared without the per-unit statistics, naming it and
             the command that adds them.
         ValueError: if the trace's columns do not match the units.
     """
+
+    def __init__(self, fill_missing: float | None = None) -> None:
+        self.fill_missing = fill_missing
 
     def __call__(self, data: Data) -> Data:
         units = data.units
@@ -50,5 +58,7 @@ class NormalizeDfOverF:
         std = np.maximum(np.asarray(units.df_over_f_std, dtype=np.float32), _MIN_STD)
         with np.errstate(invalid="ignore"):
             normalized = (df_over_f - mean) / std
-        data.calcium_traces.df_over_f = np.nan_to_num(normalized, nan=0.0).astype(np.float32)
+        if self.fill_missing is not None:
+            normalized = np.nan_to_num(normalized, nan=self.fill_missing)
+        data.calcium_traces.df_over_f = normalized.astype(np.float32)
         return data

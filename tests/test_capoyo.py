@@ -12,6 +12,7 @@ from poyocap_plugin.brainset import MASKED_LATENT_READOUT
 from poyocap_plugin.models import CAPOYO
 from poyocap_plugin.nn import LatentMasking
 from poyocap_plugin.nn.latent_masking import pack_masked_latents, trivial_predictions
+from poyocap_plugin.normalize import NormalizeDfOverF
 
 DG = "drifting_gratings_orientation"
 RECORDING = "allen_brain_observatory_calcium/900000"
@@ -550,7 +551,8 @@ def test_packing_refuses_windows_with_different_numbers_of_masked_latents():
 
 
 def test_nan_df_over_f_is_left_out_of_the_input_tokens(tiny_data_root):
-    """A neuron's missing frames (NaN dF/F) give no token; the loss stays finite."""
+    """A neuron's missing frames (NaN dF/F) give no token after the configs' normalisation;
+    a window with no value at all still gives a finite loss."""
     model = make_model().eval()
     make_batch(model, tiny_data_root)  # the vocabularies
     config = OmegaConf.create(
@@ -563,12 +565,12 @@ def test_nan_df_over_f_is_left_out_of_the_input_tokens(tiny_data_root):
     )
     dataset = Dataset(root=str(tiny_data_root), config=config, split="train")
     samples = []
-    for missing in (0, 3):
+    for missing in (0, 3, None):
         sample = dataset.get(RECORDING, 1.0, 2.0)
         traces = np.array(sample.calcium_traces.df_over_f, dtype=np.float32)
-        traces[0, :missing] = np.nan
+        traces[0 if missing is not None else slice(None), :missing] = np.nan
         sample.calcium_traces.df_over_f = traces
-        samples.append(model.tokenize(sample))
+        samples.append(model.tokenize(NormalizeDfOverF()(sample)))
     batch = collate(samples)
     inputs = batch["model_inputs"]
     assert inputs["input_mask"][0].sum() - inputs["input_mask"][1].sum() == 3

@@ -20,15 +20,20 @@ def recording(df_over_f, **stats):
     )
 
 
-def test_values_are_z_scored_per_neuron_and_missing_values_become_zero():
-    data = recording(
-        [[1.0, 0.2, np.nan], [3.0, 0.4, 5.0]],
-        df_over_f_mean=np.array([2.0, 0.3, np.nan]),  # c has no statistics
-        df_over_f_std=np.array([1.0, 0.1, np.nan]),
-    )
-    out = NormalizeDfOverF()(data).calcium_traces.df_over_f
-    np.testing.assert_allclose(out, [[-1.0, -1.0, 0.0], [1.0, 1.0, 0.0]], atol=1e-5)
+def test_values_are_z_scored_per_neuron_and_missing_values_stay_missing_or_are_filled():
+    def normalized(**options):
+        data = recording(
+            [[1.0, 0.2, np.nan], [3.0, np.nan, 5.0]],
+            df_over_f_mean=np.array([2.0, 0.3, np.nan]),  # c has no statistics
+            df_over_f_std=np.array([1.0, 0.1, np.nan]),
+        )
+        return NormalizeDfOverF(**options)(data).calcium_traces.df_over_f
+
+    out = normalized()
+    np.testing.assert_allclose(out, [[-1.0, -1.0, np.nan], [1.0, np.nan, np.nan]], atol=1e-5)
     assert out.dtype == np.float32
+    filled = normalized(fill_missing=0.0)
+    np.testing.assert_allclose(filled, [[-1.0, -1.0, 0.0], [1.0, 0.0, 0.0]], atol=1e-5)
 
 
 def test_a_recording_without_statistics_names_the_fix():

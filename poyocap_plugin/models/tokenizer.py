@@ -55,7 +55,7 @@ def tokenize_window(model: nn.Module, data: Data) -> dict[str, Any]:
     df_over_f = np.asarray(data.calcium_traces.df_over_f, dtype=np.float32)
     num_frames, num_units = df_over_f.shape
     unit_index = np.asarray(model.unit_emb.tokenizer(list(data.units.id)), dtype=np.int64)
-    # a neuron's missing frame (NaN dF/F, e.g. without NormalizeDfOverF first) is no token
+    # a neuron's missing frame (NaN dF/F, which NormalizeDfOverF keeps) is no token
     finite = np.isfinite(df_over_f.reshape(-1))
     input_unit_index = torch.from_numpy(np.tile(unit_index, num_frames)[finite])
     input_timestamps = torch.from_numpy(
