@@ -59,7 +59,6 @@ def frame_sampling_intervals(
     frame_period_s = 1.0 / float(data.calcium_traces.sampling_rate)
     movie = data.natural_movie_one
     start = np.asarray(movie.start, dtype=np.float64)
-    end = np.asarray(movie.end, dtype=np.float64)
     midpoint = np.asarray(movie.timestamps, dtype=np.float64)
     lead_s = _LEAD_FRACTION * window_s
     if not window_s < frame_period_s:
@@ -79,8 +78,7 @@ def frame_sampling_intervals(
     hi = np.asarray(sampling_intervals.end, dtype=np.float64)
     candidate = np.searchsorted(lo, midpoint, side="right") - 1
     inside = (candidate >= 0) & (midpoint < hi[np.maximum(candidate, 0)])
-    shown = end > start  # zero-length presentations were never on screen
-    onset = np.unique(start[inside & shown])
+    onset = np.unique(start[inside])
     window_start = onset - lead_s
     return Interval(
         start=window_start,

@@ -187,14 +187,15 @@ def test_extract_drifting_gratings_drops_blanks_and_maps_classes():
         extract.extract_drifting_gratings(bad, timestamps)
 
 
-def test_extract_frame_presentations_widens_zero_length_frames():
+def test_extract_frame_presentations_leaves_zero_length_frames_out():
     timestamps = np.arange(10) / 30.0
     table = pd.DataFrame(
-        {"frame": [0, 1, 0, 1], "start": [2, 3, 5, 6], "end": [3, 3, 6, 7], "repeat": [0, 0, 1, 1]}
+        {"frame": [0, 1, 0, 1], "start": [2, 3, 5, 5], "end": [3, 3, 5, 7], "repeat": [0, 0, 1, 1]}
     )
     movie = extract.extract_frame_presentations(table, timestamps)
-    np.testing.assert_allclose(movie.end - movie.start, 1 / 30.0)
-    assert movie.frame.tolist() == [0, 1, 0, 1] and movie.repeat.tolist() == [0, 0, 1, 1]
+    np.testing.assert_allclose(movie.start, [2 / 30, 5 / 30])
+    np.testing.assert_allclose(movie.end, [3 / 30, 7 / 30])
+    assert movie.frame.tolist() == [0, 1] and movie.repeat.tolist() == [0, 1]
     with pytest.raises(ValueError, match="fall outside the 10 2-photon frames"):
         extract.extract_frame_presentations(table.assign(start=[2, 3, 5, 12]), timestamps)
 

@@ -97,7 +97,7 @@ def extract_units(roi_ids: np.ndarray, masks: np.ndarray, cre_line: str) -> Arra
 def _frame_times(
     start_frame: np.ndarray, end_frame: np.ndarray, timestamps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Times (s) of table frame indices; a zero-length presentation lasts one frame period."""
+    """Times (s) of table frame indices (a presentation within one 2-photon frame: start == end)."""
     last = len(timestamps) - 1
     start_frame = np.asarray(start_frame, dtype=np.int64)
     end_frame = np.asarray(end_frame, dtype=np.int64)
@@ -108,8 +108,6 @@ def _frame_times(
         )
     start = timestamps[start_frame]
     end = timestamps[np.clip(end_frame, 0, last)]
-    period = float(np.median(np.diff(timestamps)))
-    end = np.where(end > start, end, start + period)
     return start.astype(np.float64), end.astype(np.float64)
 
 
@@ -205,14 +203,16 @@ def extract_frame_presentations(table: pd.DataFrame, timestamps: np.ndarray) -> 
     Returns:
         Interval sorted by start with ``timestamps`` (mid-point, a time key), ``frame``
         (int64 template index; -1 is the blank of natural scenes) and, for movies,
-        ``repeat`` (int64). A presentation whose end frame equals its start frame is given
-        one frame period.
+        ``repeat`` (int64). Presentations of zero length (end frame = start frame: shown
+        between two 2-photon frames) are left out: no 2-photon frame saw them, and each
+        would be a second target in its neighbour's window.
     """
     start, end = _frame_times(table["start"].to_numpy(), table["end"].to_numpy(), timestamps)
-    columns = {"frame": table["frame"].to_numpy().astype(np.int64)}
+    shown = end > start
+    columns = {"frame": table["frame"].to_numpy().astype(np.int64)[shown]}
     if "repeat" in table.columns:
-        columns["repeat"] = table["repeat"].to_numpy().astype(np.int64)
-    return _interval(start, end, **columns)
+        columns["repeat"] = table["repeat"].to_numpy().astype(np.int64)[shown]
+    return _interval(start[shown], end[shown], **columns)
 
 
 def extract_epochs(epoch_table: pd.DataFrame, timestamps: np.ndarray) -> dict[str, Interval]:

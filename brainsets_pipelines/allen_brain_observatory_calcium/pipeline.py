@@ -334,6 +334,15 @@ def _assemble(pipeline: Pipeline, dataset, session_id: str, epoch_table: pd.Data
             stimuli[name] = extract_static_gratings(table, timestamps)
         elif "frame" in table.columns:
             stimuli[name] = extract_frame_presentations(table, timestamps)
+            if n_zero_length := len(table) - len(stimuli[name]):
+                logger.info(
+                    "session %s: %d of %d %s presentations have zero length (one 2-photon "
+                    "frame saw none of them): left out of the frame targets",
+                    session_id,
+                    n_zero_length,
+                    len(table),
+                    name,
+                )
     if "natural_movie_one" not in stimuli:
         raise ValueError(f"session {session_id} ({session_type}) has no natural_movie_one table")
 
