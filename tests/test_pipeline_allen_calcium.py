@@ -234,6 +234,16 @@ def test_cre_line_from_metadata():
         extract.cre_line_from_metadata({"cre_line": None}, "7")
 
 
+def test_donor_from_metadata_is_the_specimen_not_the_container():
+    metadata = {
+        "specimen_name": "Cux2-CreERT2;Camk2a-tTA;Ai93-308148",
+        "experiment_container_id": 5,
+    }
+    assert extract.donor_from_metadata(metadata, "1") == "Cux2-CreERT2;Camk2a-tTA;Ai93-308148"
+    with pytest.raises(ValueError, match="session 7: the NWB file has no /general/specimen_name"):
+        extract.donor_from_metadata({"experiment_container_id": 5}, "7")
+
+
 # --------------------------------------------------------------------------------------------
 # nm1_template.py and the manifest
 # --------------------------------------------------------------------------------------------
@@ -287,13 +297,13 @@ def test_find_raw_files(tmp_path):
 
 MOVIE_HW = (76, 152)
 TEMPLATE_HW = (38, 76)
-GOOD_SESSIONS = [  # (experiment id, Cre line, session type, eye tracking)
-    (900000101, "Cux2-CreERT2", "three_session_A", True),
-    (900000102, "Sst-IRES-Cre", "three_session_A", True),
-    (900000103, "Rbp4-Cre_KL100", "three_session_A", False),
-    (900000104, "Vip-IRES-Cre", "three_session_A", True),
-    (900000105, "Pvalb-IRES-Cre", "three_session_B", True),
-    (900000106, "Scnn1a-Tg3-Cre", "three_session_C", True),
+GOOD_SESSIONS = [  # (experiment id, Cre line, session type, eye tracking, donor)
+    (900000101, "Cux2-CreERT2", "three_session_A", True, 1),
+    (900000102, "Sst-IRES-Cre", "three_session_A", True, None),
+    (900000103, "Rbp4-Cre_KL100", "three_session_A", False, None),
+    (900000104, "Vip-IRES-Cre", "three_session_A", True, None),
+    (900000105, "Pvalb-IRES-Cre", "three_session_B", True, None),
+    (900000106, "Cux2-CreERT2", "three_session_C", True, 1),  # 101's mouse, another plane
 ]
 BROKEN_SESSIONS = {
     900000107: "unsplittable_epochs",
@@ -352,7 +362,7 @@ def prepared(tmp_path_factory):
     processed = tmp_path_factory.mktemp("processed")
     movie = natural_movie_one_template(seed=0, height=MOVIE_HW[0], width=MOVIE_HW[1])
     truth = {}
-    for experiment_id, cre_line, session_type, eye in GOOD_SESSIONS:
+    for experiment_id, cre_line, session_type, eye, donor in GOOD_SESSIONS:
         truth[str(experiment_id)] = simulate_session(
             path=nwb_path(raw, experiment_id),
             experiment_id=experiment_id,
@@ -362,6 +372,7 @@ def prepared(tmp_path_factory):
             layout=SessionLayout(dg_repeats=2),
             nm1_template=movie,
             eye_tracking=eye,
+            donor=donor,
             seed=3,
         )
     for experiment_id, breakage in BROKEN_SESSIONS.items():
@@ -431,6 +442,7 @@ def test_prepared_sessions_match_the_simulation(prepared):
         assert data.session.id == session_id
         assert data.session.session_type == truth.session_type
         assert data.subject.cre_line == truth.cre_line
+        assert data.subject.id == truth.specimen_name
         assert data.device.target_area.startswith("VIS") and data.device.imaging_depth > 0
 
         calcium = data.calcium_traces
@@ -472,6 +484,13 @@ def test_prepared_sessions_match_the_simulation(prepared):
         assert hasattr(data, "pupil") == truth.eye_tracking
         assert data.running.running_speed.shape[1] == 1
         assert data.natural_movie_one_domain.start[0] == ts[movie_frames[0, 0]]
+
+
+@pytest.mark.slow
+def test_two_containers_of_one_mouse_are_one_subject(prepared):
+    subjects = {s: _load_session(prepared, s).subject.id for s in prepared["truth"]}
+    assert subjects["900000101"] == subjects["900000106"] == "Cux2-CreERT2;simulated-1"
+    assert len(set(subjects.values())) == len(subjects) - 1
 
 
 def _split_of(times: np.ndarray, domains: dict[str, Interval]) -> np.ndarray:
@@ -568,7 +587,7 @@ def test_prepared_sessions_load_in_torch_brain(prepared):
     from torch_brain.models import CalciumPOYOPlus
     from torch_brain.registry import MODALITY_REGISTRY
 
-    session_ids = [str(i) for i, _, kind, _ in GOOD_SESSIONS if kind == "three_session_A"]
+    session_ids = [str(i) for i, _, kind, _, _ in GOOD_SESSIONS if kind == "three_session_A"]
     config = OmegaConf.create(
         [
             {

@@ -358,9 +358,10 @@ def test_simulate_session_rejects_bad_arguments(tmp_path, small_movie):
 
 
 def test_simulate_sessions_layout_and_cycling(tmp_path):
+    """Lines and types cycle; a line's sessions come from one mouse two at a time."""
     paths = simulate_sessions(
         out_dir=tmp_path,
-        n_sessions=3,
+        n_sessions=5,
         cre_lines=["Pvalb-IRES-Cre", "Tlx3-Cre_PL56"],
         session_types=["three_session_B", "three_session_C2"],
         n_rois=4,
@@ -368,7 +369,7 @@ def test_simulate_sessions_layout_and_cycling(tmp_path):
         movie_width=76,
         first_experiment_id=500,
     )
-    assert paths == [nwb_path(tmp_path, i) for i in (500, 501, 502)]
+    assert paths == [nwb_path(tmp_path, i) for i in range(500, 505)]
     assert paths[0] == tmp_path / "allen_brain_observatory_calcium/ophys_experiment_data/500.nwb"
     seen = []
     for path in paths:
@@ -377,13 +378,18 @@ def test_simulate_sessions_layout_and_cycling(tmp_path):
                 (
                     f["general/subject/genotype"][()].decode().split("/")[0],
                     f["general/session_type"][()].decode(),
+                    f["general/specimen_name"][()].decode(),
+                    int(f["general/experiment_container_id"][()]),
                 )
             )
-    assert seen == [
-        ("Pvalb-IRES-Cre", "three_session_B"),
-        ("Tlx3-Cre_PL56", "three_session_C2"),
-        ("Pvalb-IRES-Cre", "three_session_B"),
+    assert [s[:3] for s in seen] == [
+        ("Pvalb-IRES-Cre", "three_session_B", "Pvalb-IRES-Cre;simulated-0"),
+        ("Tlx3-Cre_PL56", "three_session_C2", "Tlx3-Cre_PL56;simulated-1"),
+        ("Pvalb-IRES-Cre", "three_session_B", "Pvalb-IRES-Cre;simulated-0"),
+        ("Tlx3-Cre_PL56", "three_session_C2", "Tlx3-Cre_PL56;simulated-1"),
+        ("Pvalb-IRES-Cre", "three_session_B", "Pvalb-IRES-Cre;simulated-2"),
     ]
+    assert len({s[3] for s in seen}) == 5  # five containers (imaging planes)
 
 
 def test_simulate_sessions_rejects_bad_arguments(tmp_path):

@@ -264,4 +264,19 @@ def cre_line_from_metadata(metadata: dict, session_id: str) -> str:
     return str(value).split("/")[0]
 
 
+def donor_from_metadata(metadata: dict, session_id: str) -> str:
+    """The mouse, Allen's donor (``specimen_name``, e.g. ``"Cux2-CreERT2;Camk2a-tTA;Ai93-308148"``).
+
+    The subject of the brainset: an experiment container is one imaging plane, and one
+    mouse may have several, so containers cannot keep the stages' animals apart.
+    """
+    value = metadata.get("specimen_name")
+    if not value:
+        raise ValueError(
+            f"session {session_id}: the NWB file has no /general/specimen_name, so no donor "
+            f"(mouse) to use as the subject (metadata specimen_name={value!r})"
+        )
+    return str(value)
+
+
 # --------------------------------------------------------------------------------------------

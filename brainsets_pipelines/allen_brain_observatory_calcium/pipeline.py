@@ -58,6 +58,7 @@ if _PIPELINE_DIR not in sys.path:
 
 from extract import (  # noqa: E402
     cre_line_from_metadata,
+    donor_from_metadata,
     extract_calcium_traces,
     extract_drifting_gratings,
     extract_epochs,
@@ -403,7 +404,7 @@ def _assemble(pipeline: Pipeline, dataset, session_id: str, epoch_table: pd.Data
             ),
         ),
         subject=SubjectDescription(
-            id=str(metadata["experiment_container_id"]),
+            id=donor_from_metadata(metadata, session_id),
             species="Mus musculus",
             age=metadata.get("age_days"),
             sex=metadata.get("sex") or None,

@@ -46,7 +46,9 @@ class NwbSession:
 
     Attributes:
         experiment_id: Ophys experiment id (the file's ``/general/session_id``).
-        container_id: Experiment container id.
+        container_id: Experiment container id (one imaging plane of one mouse).
+        specimen_name: The mouse (Allen's donor), e.g. ``"Cux2-CreERT2;simulated-1"``;
+            several containers may share it.
         session_type: One of the allensdk session types.
         genotype: Full genotype; its first ``;`` field is the Cre line with a ``/wt`` suffix.
         age_days: Age of the mouse (days).
@@ -70,6 +72,7 @@ class NwbSession:
 
     experiment_id: int
     container_id: int
+    specimen_name: str
     session_type: str
     genotype: str
     age_days: int
@@ -139,8 +142,7 @@ def _write_general(f: h5py.File, s: NwbSession) -> None:
     _put_text(general, "session_id", str(s.experiment_id))
     general.create_dataset("experiment_container_id", data=np.int64(s.container_id))
     _put_text(general, "session_type", s.session_type)
-    cre = s.genotype.split(";")[0].split("/")[0]
-    _put_text(general, "specimen_name", f"{cre};simulated-{s.container_id}")
+    _put_text(general, "specimen_name", s.specimen_name)
     _put_text(general, "targeted_structure", s.targeted_structure)
     _put_text(general, "fov", f"400x400 microns ({s.plane_px} x {s.plane_px} pixels)")
     # allensdk reads the pipeline version from the last element.
@@ -150,7 +152,7 @@ def _write_general(f: h5py.File, s: NwbSession) -> None:
     _put_text(subject, "sex", s.sex)
     _put_text(subject, "genotype", s.genotype)
     _put_text(subject, "species", "Mus musculus")
-    _put_text(subject, "subject_id", str(s.container_id))
+    _put_text(subject, "subject_id", s.specimen_name)
     devices = general.create_group("devices")
     # allensdk splits this on "<device>. <name> Please" into device and device_name.
     _put_text(

@@ -53,6 +53,7 @@ class SimulatedSession:
     Attributes:
         path: The NWB file.
         experiment_id: Ophys experiment id; the file is ``<experiment_id>.nwb``.
+        specimen_name: The mouse (Allen's donor, the brainset's subject).
         cre_line: Cre line, spelled as allensdk reports it.
         session_type: allensdk session type.
         n_frames: Number of 2-photon frames T.
@@ -70,6 +71,7 @@ class SimulatedSession:
 
     path: Path
     experiment_id: int
+    specimen_name: str
     cre_line: str
     session_type: str
     n_frames: int
@@ -160,6 +162,7 @@ def simulate_session(
     template_seed: int = 0,
     eye_tracking: bool = True,
     broken: Breakage | None = None,
+    donor: int | None = None,
     seed: int = 0,
 ) -> SimulatedSession:
     """Write one simulated Allen ophys session to ``path`` and return its ground truth.
@@ -182,6 +185,9 @@ def simulate_session(
         broken: ``"truncated"`` cuts the file to a third of its size (h5py cannot open it);
             ``"unsplittable_epochs"`` adds a fourth block of the first stimulus, which allensdk
             cannot split into stimulus epochs (``EpochSeparationException``).
+        donor: Number of the mouse, in ``specimen_name`` ``"<cre_line>;simulated-<donor>"``;
+            None gives the session's experiment container a mouse of its own. Sessions
+            with one donor must share ``cre_line``.
         seed: Seed of everything random in this session, combined with ``experiment_id``.
 
     Returns:
@@ -248,9 +254,12 @@ def simulate_session(
     profile = line_profile(cre_line)
     block = experiment_id % 1_000_000
     roi_ids = 1_000_000_000 + block * 1000 + np.arange(n_rois, dtype=np.int64)
+    container_id = 700_000_000 + block
+    specimen_name = f"{cre_line};simulated-{container_id if donor is None else donor}"
     session = NwbSession(
         experiment_id=experiment_id,
-        container_id=700_000_000 + block,
+        container_id=container_id,
+        specimen_name=specimen_name,
         session_type=session_type,
         genotype=_genotype(cre_line),
         age_days=int(rng.integers(80, 140)),
@@ -290,6 +299,7 @@ def simulate_session(
     return SimulatedSession(
         path=path,
         experiment_id=experiment_id,
+        specimen_name=specimen_name,
         cre_line=cre_line,
         session_type=session_type,
         n_frames=n_frames,
@@ -325,7 +335,9 @@ def simulate_sessions(
 
     Session ``i`` gets experiment id ``first_experiment_id + i``, Cre line
     ``cre_lines[i % len(cre_lines)]`` and session type
-    ``session_types[i % len(session_types)]``, and is written to
+    ``session_types[i % len(session_types)]``; a line's sessions come from one mouse two
+    at a time (two experiment containers, i.e. imaging planes, per donor, as in many Allen
+    mice). Each is written to
     ``<out_dir>/allen_brain_observatory_calcium/ophys_experiment_data/<id>.nwb``, where
     ``brainsets prepare allen_brain_observatory_calcium --raw-dir <out_dir>`` (and allensdk's
     BrainObservatoryCache with its manifest in that folder) finds it. Every session shows the
@@ -391,6 +403,8 @@ def simulate_sessions(
             template_seed=template_seed,
             eye_tracking=eye_tracking,
             broken=broken if i == n_sessions - 1 else None,
+            # the line's k-th session (k = i // lines) is from the line's mouse k // 2
+            donor=i % len(cre_lines) + len(cre_lines) * (i // len(cre_lines) // 2),
             seed=seed,
         )
         logger.info("session %d/%d written: %s", i + 1, n_sessions, session.path)
