@@ -73,10 +73,10 @@ class TestStageCommand:
 
     def test_pretrain_stage_uses_pretrain_epochs_and_no_frame_size(self):
         settings = CurriculumSettings(
-            pretrain_epochs=3, overrides=("gpus=2", "nodes=1"), parallel_runs=1
+            pretrain_epochs=3, overrides=("precision=bf16-mixed",), parallel_runs=1
         )
         line = command("pretrain", settings)
-        assert "epochs=3" in line and line[-2:] == ["gpus=2", "nodes=1"]
+        assert "epochs=3" in line and line[-1] == "precision=bf16-mixed"
         assert f"epochs={settings.dg_epochs}" in command("finetune_dg", settings)
         assert not any("frame_decoder" in a or "pretrained_trunk" in a for a in line)
         assert not any(a.startswith("eval_epochs") for a in line)  # stage 1 keeps its curves
@@ -90,12 +90,36 @@ class TestStageCommand:
             "finetune_dg", CurriculumSettings.preset("paper", perceptual=False)
         )
 
-    def test_paper_preset_keeps_the_configs_lr_and_frame_size(self):
+    def test_paper_preset_keeps_the_configs_frame_size(self):
         line = command("finetune_movie", CurriculumSettings.preset("paper", perceptual=False))
-        assert "model=capoyo_114M" in line and "epochs=25" in line and "batch_size=32" in line
-        assert not any(
-            a.startswith(("optim.base_lr", "model.frame_decoder", "eval_batch_size")) for a in line
+        assert "model=capoyo_114M" in line and "epochs=25" in line
+        assert not any(a.startswith(("model.frame_decoder", "eval_batch_size")) for a in line)
+
+    @pytest.mark.parametrize(
+        ("stage", "per_gpu", "peak_lr"),
+        [("pretrain", 8, 1.25e-4), ("finetune_movie", 32, 5e-4), ("finetune_dg", 32, 5e-4)],
+    )
+    @pytest.mark.parametrize(("gpus", "nodes"), [(1, 1), (4, 1), (4, 2)])
+    def test_paper_batch_is_per_gpu_times_devices_at_the_released_peak_lr(
+        self, stage, per_gpu, peak_lr, gpus, nodes
+    ):
+        settings = CurriculumSettings.preset(
+            "paper", perceptual=False, gpus=gpus, nodes=nodes, parallel_runs=1
         )
+        line = command(stage, settings)
+        values = dict(a.split("=", 1) for a in line if "=" in a)
+        batch_size = int(values["batch_size"])
+        assert batch_size == per_gpu * gpus * nodes
+        # train.py's peak LR is optim.base_lr x the global batch: the released one at any size
+        assert float(values["optim.base_lr"]) * batch_size == pytest.approx(peak_lr)
+        assert (values.get("gpus"), values.get("nodes")) == (
+            (str(gpus), str(nodes)) if gpus * nodes > 1 else (None, None)
+        )
+
+    @pytest.mark.parametrize("key", ["gpus", "nodes", "batch_size", "optim.base_lr", "+gpus"])
+    def test_overrides_of_computed_keys_are_refused_naming_the_setting(self, key):
+        with pytest.raises(ValueError, match=f"override '{re.escape(key)}=2' sets a key the"):
+            CurriculumSettings(overrides=(f"{key}=2",))
 
     def test_unknown_stage(self):
         with pytest.raises(ValueError, match="stage must be one of .* got 'finetune'"):
@@ -113,7 +137,10 @@ class TestSettings:
             ({"eval_epochs": 4}, r"divide the stage-2 epochs \(\{'movie': 6, 'DG': 12\}\)"),
             ({"eval_epochs": 0}, r"eval_epochs must be None or divide"),
             ({"launcher": ("srun",)}, r"parallel_runs=2 with a launcher"),
-            ({"overrides": ("gpus=4",)}, r"parallel_runs=2 with a launcher or gpus/nodes"),
+            ({"gpus": 4}, r"parallel_runs=2 with a launcher or several GPUs or nodes"),
+            ({"nodes": 0}, r"nodes must be an int >= 1, got 0"),
+            ({"pretrain_batch_size": 0}, r"pretrain_batch_size must be an int >= 1, got 0"),
+            ({"base_lr": 0.0}, r"base_lr must be > 0, got 0.0"),
         ],
     )
     def test_invalid(self, kwargs, match):

@@ -82,6 +82,7 @@ def stage_command(
         raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
     spec = STAGES[stage]
     epochs = getattr(settings, spec.epochs_setting)
+    batch_size, base_lr = settings.stage_batch(stage)
     command = [
         *settings.launcher,
         _poyocap_executable(),
@@ -95,15 +96,16 @@ def stage_command(
         f"model={settings.model}",
         f"seed={seed}",
         f"epochs={epochs}",
-        f"batch_size={settings.batch_size}",
+        f"batch_size={batch_size}",
         f"num_workers={settings.num_workers}",
     ]
     if stage != "pretrain":
         command.append(f"eval_epochs={settings.eval_epochs or epochs}")
     if settings.eval_batch_size is not None:
         command.append(f"eval_batch_size={settings.eval_batch_size}")
-    if settings.base_lr is not None:
-        command.append(f"optim.base_lr={settings.base_lr}")
+    command.append(f"optim.base_lr={base_lr}")
+    if settings.gpus * settings.nodes > 1:
+        command += [f"gpus={settings.gpus}", f"nodes={settings.nodes}"]
     if stage == "finetune_movie" and settings.perceptual:
         path = Path(str(settings.perceptual_weights)).resolve()
         command.append(f"model.frame_loss.perceptual_weights_path='{path}'")

@@ -8,9 +8,17 @@ from typing import Any, Literal, get_args
 
 from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
 
-__all__ = ["CurriculumSettings", "Preset"]
+__all__ = ["COMPUTED", "CurriculumSettings", "Preset"]
 
 Preset = Literal["cpu", "study", "paper"]
+
+#: train.py keys the settings compute, and the settings that set them
+COMPUTED = {
+    "batch_size": "batch_size (per GPU)",
+    "optim.base_lr": "base_lr (peak LR per window of a GPU's batch)",
+    "gpus": "gpus",
+    "nodes": "nodes",
+}
 
 
 @dataclass(frozen=True)
@@ -23,11 +31,17 @@ class CurriculumSettings:
         pretrain_epochs: Epochs of stage 1.
         finetune_epochs: Epochs of the stage-2 movie runs.
         dg_epochs: Epochs of the stage-2 DG runs (cheap: one window per DG trial).
-        batch_size: Global batch size (windows), split across GPUs by train.py.
+        batch_size: Windows per GPU (or CPU process) per step of the stage-2 runs; the
+            runs get train.py's global ``batch_size`` = this x ``gpus`` x ``nodes``.
+        pretrain_batch_size: The same for stage 1; None uses ``batch_size``.
         eval_batch_size: Batch size of validation and testing (train.py's
-            ``eval_batch_size``); None uses ``batch_size``.
-        base_lr: ``optim.base_lr`` (train.py's peak LR is base_lr x batch_size); None keeps
-            each stage config's paper value.
+            ``eval_batch_size``); None uses the global ``batch_size``.
+        base_lr: Peak learning rate per window of one GPU's batch: a stage's peak LR is
+            ``base_lr`` x its per-GPU batch whatever the number of GPUs, the released
+            code's rule. train.py's own LR is ``optim.base_lr`` x the global batch, so the
+            runs get ``optim.base_lr`` = base_lr / (``gpus`` x ``nodes``).
+        gpus: GPUs per node of every run (train.py's ``gpus``).
+        nodes: Nodes of every run (train.py's ``nodes``).
         frame_size: Decoded movie frame (height, width) in pixels, with the UNet's number of
             x2 upsampling stages; None keeps the config's 128 x 256.
         num_workers: DataLoader workers per process.
@@ -36,7 +50,7 @@ class CurriculumSettings:
             epoch, which halves a CPU movie run's time (its validation windows outnumber its
             training windows two to one). Stage 1 validates every epoch (its curves).
         parallel_runs: How many training runs (``poyocap train`` processes) go at once;
-            above 1 (refused with a launcher or gpus/nodes overrides, where every rank
+            above 1 (refused with a launcher or more than one GPU or node, where every rank
             would schedule its own), each run gets ``OMP_NUM_THREADS`` = cores /
             ``parallel_runs`` unless the environment sets it. 2 on a 2-core CPU: one run's
             data loading overlaps the other's compute.
@@ -47,8 +61,8 @@ class CurriculumSettings:
             (``model.frame_loss.perceptual_weights_path``; never downloaded), e.g.
             torchvision's ``alexnet-owt-7be5be79.pth``.
         dg: Also run the DG-classification finetune (Table 3's DG-accuracy column).
-        overrides: More Hydra overrides for every run, e.g. ``("gpus=4", "nodes=2")`` or
-            ``("wandb.enable=true",)``.
+        overrides: More Hydra overrides for every run, e.g. ``("wandb.enable=true",
+            "precision=bf16-mixed")``; not the keys the settings compute (:data:`COMPUTED`).
         launcher: A command prefix for every training run, e.g. ``("srun",)`` inside a
             SLURM allocation: the curriculum itself runs once, each stage runs as one task
             per GPU and Lightning sets up DDP from SLURM's environment.
@@ -59,8 +73,11 @@ class CurriculumSettings:
     finetune_epochs: int = 6
     dg_epochs: int = 12
     batch_size: int = 16
+    pretrain_batch_size: int | None = None
     eval_batch_size: int | None = 64
-    base_lr: float | None = 2e-4
+    base_lr: float = 2e-4
+    gpus: int = 1
+    nodes: int = 1
     frame_size: tuple[int, int, int] | None = (16, 32, 4)
     num_workers: int = 0
     eval_epochs: int | None = None
@@ -72,10 +89,19 @@ class CurriculumSettings:
     launcher: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("pretrain_epochs", "finetune_epochs", "dg_epochs", "batch_size"):
+        for name in (
+            "pretrain_epochs",
+            "finetune_epochs",
+            "dg_epochs",
+            "batch_size",
+            "gpus",
+            "nodes",
+        ) + (("pretrain_batch_size",) if self.pretrain_batch_size is not None else ()):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"CurriculumSettings.{name} must be an int >= 1, got {value!r}")
+        if not self.base_lr > 0:
+            raise ValueError(f"CurriculumSettings.base_lr must be > 0, got {self.base_lr!r}")
         stage2_epochs = {"movie": self.finetune_epochs} | (
             {"DG": self.dg_epochs} if self.dg else {}
         )
@@ -88,12 +114,10 @@ class CurriculumSettings:
                 f"CurriculumSettings.eval_epochs must be None or divide the stage-2 epochs "
                 f"({stage2_epochs}), got {self.eval_epochs!r}"
             )
-        if self.parallel_runs > 1 and (
-            self.launcher or any(o.startswith(("gpus=", "nodes=")) for o in self.overrides)
-        ):
+        if self.parallel_runs > 1 and (self.launcher or self.gpus * self.nodes > 1):
             raise ValueError(
                 f"CurriculumSettings.parallel_runs={self.parallel_runs} with a launcher or "
-                "gpus/nodes overrides: every rank would schedule its own runs; use 1"
+                "several GPUs or nodes: every rank would schedule its own runs; use 1"
             )
         if self.parallel_runs < 1:
             raise ValueError(
@@ -121,6 +145,24 @@ class CurriculumSettings:
         for override in self.overrides:
             if "=" not in override:
                 raise ValueError(f"override {override!r} is not a Hydra KEY=VALUE override")
+            key = override.split("=", 1)[0].lstrip("+~")
+            if key in COMPUTED:
+                raise ValueError(
+                    f"override {override!r} sets a key the curriculum computes from its "
+                    f"settings; give {COMPUTED[key]} instead"
+                )
+
+    def stage_batch(self, stage: str) -> tuple[int, float]:
+        """A stage's train.py ``batch_size`` (global) and ``optim.base_lr``.
+
+        Args:
+            stage: ``"pretrain"`` or a stage-2 stage.
+        """
+        per_gpu = self.batch_size
+        if stage == "pretrain" and self.pretrain_batch_size is not None:
+            per_gpu = self.pretrain_batch_size
+        devices = self.gpus * self.nodes
+        return per_gpu * devices, self.base_lr / devices
 
     @property
     def frame_height_width(self) -> tuple[int, int]:
@@ -159,9 +201,12 @@ class CurriculumSettings:
                 pretrain_epochs=50,
                 finetune_epochs=25,
                 dg_epochs=25,
+                # the released runs: 8 (stage 1) and 32 (stage 2) windows per GPU, peak LR
+                # 1.5625e-5 per window of a GPU's batch (1.25e-4 and 5e-4)
                 batch_size=32,
+                pretrain_batch_size=8,
+                base_lr=1.5625e-5,
                 eval_batch_size=None,
-                base_lr=None,
                 frame_size=None,
                 num_workers=4,
                 eval_epochs=1,

@@ -110,11 +110,20 @@ _OPTIONS = (
     _preset_field("--pretrain-epochs", int, "Stage-1 epochs."),
     _preset_field("--finetune-epochs", int, "Epochs of each stage-2 movie run."),
     _preset_field("--dg-epochs", int, "Epochs of each stage-2 DG run."),
-    _preset_field("--batch-size", int, "Global batch size."),
+    _preset_field(
+        "--batch-size", int, "Windows per GPU per step (stage 2; the global batch is x GPUs)."
+    ),
+    _preset_field("--pretrain-batch-size", int, "Windows per GPU per step of stage 1."),
     _preset_field(
         "--eval-batch-size", int, "Validation/test batch size (train.py's eval_batch_size)."
     ),
-    _preset_field("--base-lr", float, "optim.base_lr (peak LR = base_lr x batch size)."),
+    _preset_field(
+        "--base-lr",
+        float,
+        "Peak LR per window of a GPU's batch (peak LR = base_lr x per-GPU batch, any GPU count).",
+    ),
+    _preset_field("--gpus", int, "GPUs per node of every run (train.py's gpus)."),
+    _preset_field("--nodes", int, "Nodes of every run (train.py's nodes)."),
     click.option(
         "--frame-size",
         type=(int, int, int),
@@ -145,8 +154,9 @@ _OPTIONS = (
         "overrides",
         multiple=True,
         default=field_default(CurriculumSettings, "overrides"),
-        help="A Hydra override for every run (repeatable), e.g. gpus=4, nodes=2, "
-        "wandb.enable=true.",
+        help="A Hydra override for every run (repeatable), e.g. wandb.enable=true, "
+        "precision=bf16-mixed (not gpus, nodes, batch_size or optim.base_lr: see their "
+        "options).",
     ),
     click.option(
         "--launcher",

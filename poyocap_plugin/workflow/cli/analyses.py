@@ -175,7 +175,7 @@ def scaling_command(
       poyocap analyze scaling runs/scaling --simulate --quick
       poyocap analyze scaling runs/scaling --simulate --size capoyo_48k --size capoyo_1.2M
       poyocap analyze scaling runs/scaling_allen --data-root data/processed --preset paper \\
-          --perceptual-weights alexnet.pth --size capoyo_32M --size capoyo_114M --override gpus=4
+          --perceptual-weights alexnet.pth --size capoyo_32M --size capoyo_114M --gpus 4
     """
     data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
     if quick:

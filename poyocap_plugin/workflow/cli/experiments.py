@@ -74,7 +74,7 @@ def curriculum_command(
       poyocap curriculum runs/demo --simulate --stop-after pretrain
       poyocap curriculum runs/demo --simulate --seeds 3
       poyocap curriculum runs/allen --data-root data/processed --preset paper \\
-          --perceptual-weights alexnet-owt-7be5be79.pth --override gpus=4
+          --perceptual-weights alexnet-owt-7be5be79.pth --gpus 4
     """
     data_root, simulation, settings, min_units = curriculum_inputs(kwargs, dg=dg)
     with user_errors(*_RUN_ERRORS):
@@ -136,7 +136,7 @@ def table3_command(out_dir: Path, seeds: tuple[int, ...], arms: tuple[str, ...],
       poyocap table3 runs/table3 --simulate
       poyocap table3 runs/table3 --simulate --seed 0 --seed 1 --arm poyocap --arm reverse_ssl
       poyocap table3 runs/table3_allen --data-root data/processed --preset paper \\
-          --perceptual-weights alexnet-owt-7be5be79.pth --override gpus=8
+          --perceptual-weights alexnet-owt-7be5be79.pth --gpus 4
     """
     data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
     with user_errors(*_RUN_ERRORS):
