@@ -158,6 +158,35 @@ def test_every_config_loads_in_torch_brain_dataset(written, curriculum_data_root
     NeuronSampler(min_units=1).check_dataset(dataset)
 
 
+def test_pretraining_on_every_trial_trains_on_all_but_the_validation_trials(
+    curriculum_data_root, tmp_path
+):
+    write_dataset_configs(curriculum_data_root, tmp_path, pretrain_every_trial=True)
+
+    def seconds(name: str, split: str) -> dict[str, float]:
+        """Seconds of drifting-grating trials each recording samples in a split, and of all."""
+        config = str(tmp_path / "dataset" / f"{name}.yaml")
+        dataset = Dataset(str(curriculum_data_root), config=config, split=split)
+        out = {}
+        for recording_id, interval in dataset.get_sampling_intervals().items():
+            every = dataset._get_data_object(recording_id).drifting_gratings.coalesce(0.3)
+            out[recording_id] = (
+                np.sum(interval.end - interval.start),
+                np.sum(every.end - every.start),
+            )
+        return out
+
+    for name in ("poyocap_pretrain", "reverse_ssl_pretrain"):
+        train, valid, test = (seconds(name, split) for split in ("train", "valid", "test"))
+        assert test == valid
+        for recording_id, (trained, every) in train.items():
+            assert trained + valid[recording_id][0] == pytest.approx(every, rel=1e-9)
+    # the stage-2 configs are the stock splits
+    assert seconds("poyocap_finetune_dg", "test") != seconds("poyocap_finetune_dg", "valid")
+    manifest = json.loads((tmp_path / "curriculum.json").read_text())
+    assert manifest["settings"]["pretrain_every_trial"] is True
+
+
 def test_too_few_selected_neurons_refuses_or_excludes(curriculum_data_root, tmp_path):
     with pytest.raises(ValueError, match=r"fewer than min_units=7 selected neurons") as error:
         write_dataset_configs(curriculum_data_root, tmp_path / "a", min_units=7)

@@ -67,6 +67,7 @@ def write_curriculum_configs(
         "variants": sorted(variants),
         "min_units": min_units,
         "frame_height_width": list(settings.frame_height_width),
+        "pretrain_every_trial": settings.pretrain_every_trial,
     }
 
     def action() -> dict[str, Any]:
@@ -78,6 +79,7 @@ def write_curriculum_configs(
             on_too_few="exclude",
             frame_height=settings.frame_height_width[0],
             frame_width=settings.frame_height_width[1],
+            pretrain_every_trial=settings.pretrain_every_trial,
         )
         return {"configs": [str(p) for p in paths]}
 

@@ -63,6 +63,14 @@ MOVIE_METRIC_TARGET = "poyocap_plugin.metrics.MovieSSIM"
 MASKED_LATENT_METRIC_TARGET = "poyocap_plugin.latent_metrics.MaskedLatentR2"
 
 _DG_SAMPLING = "sampling_intervals = sampling_intervals & data.drifting_gratings.coalesce(0.3)\n"
+# stage 1 on every DG trial but the validation slice (which still picks the checkpoint);
+# the test split then reuses that slice, since its own trials were trained on
+_EVERY_TRIAL = (
+    "if split == 'train':\n"
+    "    sampling_intervals = sampling_intervals | data.test_domain\n"
+    "elif split == 'test':\n"
+    "    sampling_intervals = data.valid_domain\n"
+)
 _MOVIE_SAMPLING = (
     "from poyocap_plugin.frame_windows import frame_sampling_intervals\n"
     "sampling_intervals = frame_sampling_intervals(data, sampling_intervals, window_s={window})\n"
@@ -105,6 +113,7 @@ def dataset_config(
     movie_window_s: float = MOVIE_WINDOW_S,
     frame_height: int = PAPER_FRAME_HEIGHT_PX,
     frame_width: int = PAPER_FRAME_WIDTH_PX,
+    pretrain_every_trial: bool = False,
 ) -> list[dict[str, Any]]:
     """The torch_brain 0.1.2 dataset config of one stage, as plain data.
 
@@ -122,9 +131,15 @@ def dataset_config(
         frame_height: Height (pixels) of the movie stage's frames, given to its metric;
             must equal the finetuning model's ``frame_decoder.height``.
         frame_width: Width (pixels), likewise ``frame_decoder.width``.
+        pretrain_every_trial: A pretraining stage trains on every drifting-grating trial
+            but the validation split's (the paper's 80,146 windows over 134 sessions; the
+            stock trainer samples only the training split, 70 %), and its test split is
+            then the validation split.
     """
     if plan.stage == "finetune_movie":
         sampling = _MOVIE_SAMPLING.format(window=movie_window_s)
+    elif plan.stage == "pretrain" and pretrain_every_trial:
+        sampling = _EVERY_TRIAL + _DG_SAMPLING
     else:
         sampling = _DG_SAMPLING
     return [
@@ -187,6 +202,7 @@ def write_dataset_configs(
     movie_window_s: float = MOVIE_WINDOW_S,
     frame_height: int = PAPER_FRAME_HEIGHT_PX,
     frame_width: int = PAPER_FRAME_WIDTH_PX,
+    pretrain_every_trial: bool = False,
 ) -> list[Path]:
     """Plan the curriculum from ``data_root`` and write its dataset configs under ``out_dir``.
 
@@ -205,6 +221,7 @@ def write_dataset_configs(
         movie_window_s: Window of the movie stage (s), as :func:`dataset_config`.
         frame_height, frame_width: The movie stage's frame size (pixels), as
             :func:`dataset_config`.
+        pretrain_every_trial: As :func:`dataset_config`.
 
     Returns:
         The written YAML files, in plan order.
@@ -244,6 +261,7 @@ def write_dataset_configs(
                 movie_window_s=movie_window_s,
                 frame_height=frame_height,
                 frame_width=frame_width,
+                pretrain_every_trial=pretrain_every_trial,
             ),
             Dumper=_Dumper,
             sort_keys=False,
@@ -280,6 +298,7 @@ def write_dataset_configs(
                     "movie_window_s": movie_window_s,
                     "frame_height": frame_height,
                     "frame_width": frame_width,
+                    "pretrain_every_trial": pretrain_every_trial,
                 },
                 "configs": manifest,
             },

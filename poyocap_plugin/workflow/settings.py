@@ -34,6 +34,10 @@ class CurriculumSettings:
         batch_size: Windows per GPU (or CPU process) per step of the stage-2 runs; the
             runs get train.py's global ``batch_size`` = this x ``gpus`` x ``nodes``.
         pretrain_batch_size: The same for stage 1; None uses ``batch_size``.
+        pretrain_every_trial: Stage 1 trains on every drifting-grating trial of the
+            pretraining sessions but the validation split's, as the paper counts them;
+            off, on the training split's (70 %), as the stock trainer samples
+            (:func:`~poyocap_plugin.workflow.datasets.dataset_config`).
         eval_batch_size: Batch size of validation and testing (train.py's
             ``eval_batch_size``); None uses the global ``batch_size``.
         base_lr: Peak learning rate per window of one GPU's batch: a stage's peak LR is
@@ -74,6 +78,7 @@ class CurriculumSettings:
     dg_epochs: int = 12
     batch_size: int = 16
     pretrain_batch_size: int | None = None
+    pretrain_every_trial: bool = False
     eval_batch_size: int | None = 64
     base_lr: float = 2e-4
     gpus: int = 1
@@ -205,6 +210,7 @@ class CurriculumSettings:
                 # 1.5625e-5 per window of a GPU's batch (1.25e-4 and 5e-4)
                 batch_size=32,
                 pretrain_batch_size=8,
+                pretrain_every_trial=True,
                 base_lr=1.5625e-5,
                 eval_batch_size=None,
                 frame_size=None,

@@ -114,6 +114,13 @@ _OPTIONS = (
         "--batch-size", int, "Windows per GPU per step (stage 2; the global batch is x GPUs)."
     ),
     _preset_field("--pretrain-batch-size", int, "Windows per GPU per step of stage 1."),
+    click.option(
+        "--pretrain-every-trial/--pretrain-train-split",
+        default=None,
+        help="Stage 1 on every drifting-grating trial but the validation split's (the "
+        "paper's count), or on the training split's only. Default: the preset's (paper: "
+        "every trial; cpu, study: training split).",
+    ),
     _preset_field(
         "--eval-batch-size", int, "Validation/test batch size (train.py's eval_batch_size)."
     ),

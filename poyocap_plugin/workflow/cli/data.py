@@ -161,6 +161,14 @@ def predictability_command(data_root: Path, out_dir: Path, brainset_id: str) -> 
     "model.frame_decoder.height and width.",
 )
 @click.option(
+    "--pretrain-every-trial/--pretrain-train-split",
+    default=_default("pretrain_every_trial"),
+    show_default=True,
+    help="Pretraining stages train on every drifting-grating trial but the validation "
+    "split's (the paper's count; their test split is then the validation split), or on the "
+    "training split's only.",
+)
+@click.option(
     "--exclude-too-few/--refuse-too-few",
     default=ON_TOO_FEW[True] == _default("on_too_few"),
     show_default=True,
@@ -186,6 +194,7 @@ def datasets_command(
     seed: int,
     movie_window_s: float,
     frame_size: tuple[int, int],
+    pretrain_every_trial: bool,
     exclude_too_few: bool,
     brainset_id: str,
 ) -> None:
@@ -220,6 +229,7 @@ def datasets_command(
             movie_window_s=movie_window_s,
             frame_height=frame_size[0],
             frame_width=frame_size[1],
+            pretrain_every_trial=pretrain_every_trial,
         )
     for path in paths:
         click.echo(f"wrote {path}")
