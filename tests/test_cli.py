@@ -283,7 +283,8 @@ class TestDefaults:
         monkeypatch.setattr(experiments, "run_table3", fake_run_table3)
         invoke("table3", tmp_path / "out", "--simulate", *args)
         assert seen["simulation"] == expected
-        assert seen["settings"] == CurriculumSettings()
+        preset = "study" if "study" in args else "cpu"
+        assert seen["settings"] == CurriculumSettings.preset(preset)
 
     @pytest.mark.parametrize("command", ["curriculum", "table3"])
     def test_run_options_are_curriculum_settings_defaults(self, command):
