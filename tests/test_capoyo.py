@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from torch_brain.data import Dataset, collate
 from torch_brain.data.dataset import DatasetIndex
 
-from poyocap_plugin.brainset import MASKED_LATENT_READOUT
+from poyocap_plugin.brainset import ALLEN_CRE_LINES, MASKED_LATENT_READOUT
 from poyocap_plugin.models import CAPOYO
 from poyocap_plugin.nn import LatentMasking
 from poyocap_plugin.nn.latent_masking import pack_masked_latents, trivial_predictions
@@ -513,18 +513,76 @@ def test_the_position_mean_averages_the_same_position_in_the_other_windows():
     torch.testing.assert_close(position_mean[2, :, 0], 4.0 + torch.arange(8.0))
 
 
-@pytest.mark.parametrize("token, tells_apart", [("modulated", True), ("concat", False)])
+@pytest.mark.parametrize(
+    "token, tells_apart", [("modulated", True), ("concat", False), ("sum", False)]
+)
 def test_only_the_modulated_token_keeps_which_neuron_was_active_in_an_average(token, tells_apart):
     """Why the concat token starts on a plateau: two windows that differ only in which
     neuron was active have the same average token, so uniform attention at init sees no
-    stimulus; the modulated token's average differs."""
+    stimulus; the modulated token's average differs. The paper's sum is like concat."""
     model = make_model(masked=False, readouts={DG: 1.0}, input_token=token)
     model.unit_emb.initialize_vocab(["u0", "u1"])
-    units = torch.tensor([[1, 2]])
-    first = model._embed_inputs(units, torch.tensor([[[1.0], [0.0]]])).mean(1)
-    second = model._embed_inputs(units, torch.tensor([[[0.0], [1.0]]])).mean(1)
+    model.session_emb.initialize_vocab(["s0"])
+    units, session = torch.tensor([[1, 2]]), torch.tensor([1])
+    first = model._embed_inputs(units, torch.tensor([[[1.0], [0.0]]]), session, None).mean(1)
+    second = model._embed_inputs(units, torch.tensor([[[0.0], [1.0]]]), session, None).mean(1)
     assert (not torch.allclose(first, second)) == tells_apart
-    assert hasattr(model, "input_value_map") == (token == "concat")
+    assert hasattr(model.input_tokens, "value_map") == (token != "modulated")
+
+
+def test_sum_token_adds_unit_value_session_and_token_type_embeddings_at_full_width():
+    model = make_model(masked=False, readouts={DG: 1.0}, input_token="sum")
+    model.unit_emb.initialize_vocab(["u0", "u1"])
+    model.session_emb.initialize_vocab(["s0", "s1"])
+    assert model.unit_emb.weight.shape == (3, 16)  # D wide, not D/2
+    units, values, sessions = (
+        torch.tensor([[1, 2], [2, 2]]),
+        torch.rand(2, 2, 1),
+        torch.tensor([1, 2]),
+    )
+    tokens = model._embed_inputs(units, values, sessions, None)
+    tokens_of = model.input_tokens
+    expected = (
+        model.unit_emb(units)
+        + tokens_of.value_map(values)
+        + tokens_of.token_type
+        + model.session_emb(sessions)[:, None]
+    )
+    torch.testing.assert_close(tokens, expected)
+    with pytest.raises(ValueError, match='input_token="sum" needs the session embedding'):
+        model._embed_inputs(units, values, None, None)
+
+
+@pytest.mark.parametrize("token", ["modulated", "sum"])
+def test_cre_line_embedding_is_trained_in_stage_2_and_the_stage_1_trunk_loads(
+    token, tmp_path, tiny_data_root
+):
+    stage1 = make_model(input_token=token)
+    make_batch(stage1, tiny_data_root)  # vocabularies, as train.py would
+    path = tmp_path / "stage1.ckpt"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in stage1.state_dict().items()}}, path)
+
+    stage2 = make_model(
+        masked=False, input_token=token, cre_line_embedding=True, pretrained_trunk=str(path)
+    )
+    for key, value in stage1.trunk_state_dict().items():
+        torch.testing.assert_close(stage2.state_dict()[key], value)
+    assert not any(key.startswith("cre_line_emb") for key in stage2.trunk_state_dict())
+    assert any(key.startswith("input_tokens") for key in stage2.trunk_state_dict()) == (
+        token == "sum"
+    )
+
+    batch = make_batch(stage2, tiny_data_root)
+    line = ALLEN_CRE_LINES.index("Cux2-CreERT2")  # the tiny recording's subject
+    assert batch["model_inputs"]["input_cre_line_index"].tolist() == [line, line]
+    stage2.train()
+    total_loss(stage2, batch, stage2(**batch["model_inputs"])).backward()
+    grad = stage2.cre_line_emb.weight.grad
+    assert grad[line].abs().sum() > 0 and grad[torch.arange(13) != line].abs().sum() == 0
+    inputs = dict(batch["model_inputs"])
+    del inputs["input_cre_line_index"]
+    with pytest.raises(ValueError, match="cre_line_embedding is on: forward needs"):
+        stage2(**inputs)
 
 
 def test_the_position_mean_keeps_to_the_windows_of_the_same_recording():
@@ -577,3 +635,21 @@ def test_nan_df_over_f_is_left_out_of_the_input_tokens(tiny_data_root):
     assert torch.isfinite(inputs["input_values"]).all()
     output = model(**batch["model_inputs"])
     assert torch.isfinite(total_loss(model, batch, output))
+
+
+def test_a_cre_line_outside_the_allen_lines_is_named(tiny_data_root):
+    model = make_model(masked=False, cre_line_embedding=True)
+    make_batch(model, tiny_data_root)  # the vocabularies
+    config = OmegaConf.create(
+        [
+            {
+                "selection": [{"brainset": "allen_brain_observatory_calcium"}],
+                "config": {"multitask_readout": [{"readout_id": DG, "metrics": []}]},
+            }
+        ]
+    )
+    dataset = Dataset(root=str(tiny_data_root), config=config, split="train")
+    sample = dataset.get(RECORDING, 1.0, 2.0)
+    sample.subject.cre_line = "Emx1-Cre"
+    with pytest.raises(ValueError, match="subject.cre_line 'Emx1-Cre' is not one of the Allen"):
+        model.tokenize(sample)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,9 +20,10 @@ from torch_brain.registry import ModalitySpec
 
 import poyocap_plugin.modalities  # noqa: F401  (spawned workers register on unpickling)
 from poyocap_plugin._moved import moved_names
-from poyocap_plugin.brainset import MASKED_LATENT_READOUT, MOVIE_READOUT
+from poyocap_plugin.brainset import ALLEN_CRE_LINES, MASKED_LATENT_READOUT, MOVIE_READOUT
 from poyocap_plugin.models.checks import InputToken, check_arguments, check_frame_arguments
 from poyocap_plugin.models.ema_teacher import build_teacher, step_teacher
+from poyocap_plugin.models.input_tokens import InputTokens
 from poyocap_plugin.models.readouts import add_readout, build_readout_specs
 from poyocap_plugin.models.tokenizer import tokenize_window
 from poyocap_plugin.models.trunk import load_pretrained_trunk, trunk_state_dict
@@ -36,17 +36,15 @@ __all__ = ["CAPOYO"]
 _MOVED = {"MOVIE_FRAME_READOUT": "poyocap_plugin.brainset.MOVIE_READOUT"}  # issue 13
 __getattr__ = moved_names(__name__, _MOVED)
 
-logger = logging.getLogger(__name__)
-
 
 class CAPOYO(nn.Module):
     r"""Calcium POYO+ trunk of POYO-CAP (Bae, Azabou, Richards, Cha, ICLR 2026).
 
     Built from torch_brain 0.1.2's own modules, like ``CalciumPOYOPlus``:
 
-    1. Each (2-photon frame, neuron) value becomes a token at the frame's time: the
-       neuron's embedding scaled by its dF/F, beside the embedding itself (each
-       :math:`D/2` wide; ``input_token``).
+    1. Each (2-photon frame, neuron) value becomes a token at the frame's time, composed
+       from the neuron's embedding and its dF/F (``input_token``), plus the session's
+       Cre-line embedding with ``cre_line_embedding``.
     2. Latent tokens (``num_latents_per_step`` per ``latent_step`` bin) cross-attend to the
        input tokens (rotary time embeddings), then a processor of ``depth`` self-attention
        blocks refines them.
@@ -64,11 +62,8 @@ class CAPOYO(nn.Module):
     DDP without ``find_unused_parameters`` requires.
 
     .. note::
-        Where the released POYO-CAP code departs from the paper, we follow the paper:
-        a learned mask token over the later half of the latents, an L1 loss on the masked
-        positions against a target without gradient, and the DG cross-entropy weighted
-        0.01. The default target is the masked bins' own activity (``"input"``), not the
-        paper's latents: see ``docs/stage1.md``.
+        Where the released code departs from the paper, we follow the paper, except where
+        ``docs/fidelity.md`` says otherwise and why (e.g. the stage-1 target).
 
     Args:
         sequence_length: window length (s).
@@ -90,13 +85,14 @@ class CAPOYO(nn.Module):
         emb_init_scale: std of the embeddings' initialisation.
         t_min: shortest rotary period (s).
         t_max: longest rotary period (s).
-        input_token: how a (frame, neuron) value becomes a token of width :math:`D`.
-            ``"modulated"`` (default): ``[dF/F x unit embedding ; unit embedding]``, so
-            that an average over tokens already carries *which* neurons were active;
-            ``"concat"``: ``[Linear(dF/F) ; unit embedding]``, CalciumPOYOPlus's layout,
-            whose average carries only the population's mean activity, so that stimulus
-            information first has to be learned into the attention weights (a long
-            plateau at chance; see ``docs/stage1.md``).
+        input_token: how a (frame, neuron) value becomes a token of width :math:`D`
+            (:class:`~poyocap_plugin.models.input_tokens.InputTokens`): ``"modulated"``
+            (default), ``"concat"`` (CalciumPOYOPlus's layout, a long plateau at chance:
+            ``docs/stage1.md``) or ``"sum"`` (the paper's unit + value + session +
+            token-type embeddings).
+        cre_line_embedding: add to every input token an embedding of the session's Cre
+            line (``data.subject.cre_line``, one of the 13 Allen lines): the seed's
+            ``use_cre_data`` of stage 2. Not part of the trunk.
         masking: latent masking for the stage-1 objective, or None for none.
         frame_decoder: the UNet that turns a decoded query into a movie frame; required
             exactly when ``readouts`` names ``natural_movie_one_image``. It lives outside
@@ -131,6 +127,7 @@ class CAPOYO(nn.Module):
         t_min: float = 1e-4,
         t_max: float = 4.0,
         input_token: InputToken = "modulated",
+        cre_line_embedding: bool = False,
         masking: LatentMasking | None = None,
         frame_decoder: SkipUNetFrameDecoder | None = None,
         frame_loss: nn.Module | None = None,
@@ -155,13 +152,16 @@ class CAPOYO(nn.Module):
         self.num_latent_bins = round(sequence_length / latent_step)
         self.dim = dim
 
-        self.input_token = input_token
-        if input_token == "concat":
-            self.input_value_map = nn.Linear(1, dim // 2)
-            nn.init.trunc_normal_(self.input_value_map.weight, 0, emb_init_scale)
-            nn.init.zeros_(self.input_value_map.bias)
-        self.unit_emb = InfiniteVocabEmbedding(dim // 2, init_scale=emb_init_scale)
+        self.input_tokens = InputTokens(input_token, dim, emb_init_scale)
+        self.unit_emb = InfiniteVocabEmbedding(
+            self.input_tokens.unit_dim, init_scale=emb_init_scale
+        )
         self.session_emb = InfiniteVocabEmbedding(dim, init_scale=emb_init_scale)
+        self.cre_line_emb = (
+            Embedding(len(ALLEN_CRE_LINES), dim, init_scale=emb_init_scale)
+            if cre_line_embedding
+            else None
+        )
         max_id = max(int(spec.id) for spec in readout_specs.values())
         self.task_emb = Embedding(max_id + 1, dim, init_scale=emb_init_scale)
         self.latent_emb = Embedding(num_latents_per_step, dim, init_scale=emb_init_scale)
@@ -220,11 +220,15 @@ class CAPOYO(nn.Module):
                     f"{name} has no vocabulary yet: call model.{name}.initialize_vocab(ids)"
                 )
 
-    def _embed_inputs(self, input_unit_index: torch.Tensor, input_values: torch.Tensor):
-        unit = self.unit_emb(input_unit_index)
-        if self.input_token == "concat":
-            return torch.cat((self.input_value_map(input_values), unit), dim=-1)
-        return torch.cat((input_values * unit, unit), dim=-1)
+    def _embed_inputs(self, unit_index, values, session_index, cre_line_index) -> torch.Tensor:
+        if self.cre_line_emb is not None and cre_line_index is None:
+            raise ValueError("model.cre_line_embedding is on: forward needs input_cre_line_index")
+        return self.input_tokens(
+            self.unit_emb(unit_index),
+            values,
+            session=None if session_index is None else self.session_emb(session_index),
+            per_sample=None if self.cre_line_emb is None else self.cre_line_emb(cre_line_index),
+        )
 
     @staticmethod
     def _encode(modules, latents, inputs, latent_timestamp_emb, input_timestamp_emb, input_mask):
@@ -247,14 +251,16 @@ class CAPOYO(nn.Module):
         input_timestamps: torch.Tensor,
         input_values: torch.Tensor,
         input_mask: torch.Tensor | None = None,
+        input_session_index: torch.Tensor | None = None,
+        input_cre_line_index: torch.Tensor | None = None,
         latent_index: torch.Tensor,
         latent_timestamps: torch.Tensor,
     ) -> torch.Tensor:
         r"""The processed latents of a batch, without masking or readouts (for probes).
 
         Args:
-            input_unit_index, input_timestamps, input_values, input_mask, latent_index,
-                latent_timestamps: as in :meth:`forward`.
+            input_unit_index, input_timestamps, input_values, input_mask, input_session_index,
+                input_cre_line_index, latent_index, latent_timestamps: as in :meth:`forward`.
 
         Returns:
             Processed latents of shape :math:`(B, N_{latent}, D)`.
@@ -264,7 +270,9 @@ class CAPOYO(nn.Module):
         encoded = self._encode(
             self,
             self.latent_emb(latent_index),
-            self._embed_inputs(input_unit_index, input_values),
+            self._embed_inputs(
+                input_unit_index, input_values, input_session_index, input_cre_line_index
+            ),
             latent_timestamp_emb,
             self.rotary_emb(input_timestamps),
             input_mask,
@@ -278,6 +286,8 @@ class CAPOYO(nn.Module):
         input_timestamps: torch.Tensor,
         input_values: torch.Tensor,
         input_mask: torch.Tensor | None = None,
+        input_session_index: torch.Tensor | None = None,
+        input_cre_line_index: torch.Tensor | None = None,
         latent_index: torch.Tensor,
         latent_timestamps: torch.Tensor,
         output_session_index: torch.Tensor,
@@ -294,6 +304,10 @@ class CAPOYO(nn.Module):
             input_timestamps: time of each input token (s), :math:`(B, N_{in})`.
             input_values: dF/F of each input token, :math:`(B, N_{in}, 1)`.
             input_mask: True for real (not padding) input tokens, :math:`(B, N_{in})`.
+            input_session_index: each window's session vocabulary index, :math:`(B,)`;
+                needed by ``input_token="sum"``.
+            input_cre_line_index: each window's Cre line (index in ``ALLEN_CRE_LINES``),
+                :math:`(B,)`; needed with ``cre_line_embedding``.
             latent_index: latent id of each latent token, :math:`(B, N_{latent})` (int64).
             latent_timestamps: time of each latent token (s), :math:`(B, N_{latent})`.
             output_session_index: session vocabulary index per query, :math:`(B, N_{out})`.
@@ -314,7 +328,9 @@ class CAPOYO(nn.Module):
         self._check_vocabularies()
         if self.teacher is not None and self.training and torch.is_grad_enabled():
             step_teacher(self)
-        inputs = self._embed_inputs(input_unit_index, input_values)
+        inputs = self._embed_inputs(
+            input_unit_index, input_values, input_session_index, input_cre_line_index
+        )
         input_timestamp_emb = self.rotary_emb(input_timestamps)
         latent_timestamp_emb = self.rotary_emb(latent_timestamps)
         latent_id_emb = self.latent_emb(latent_index)
@@ -390,30 +406,13 @@ class CAPOYO(nn.Module):
         return output
 
     def tokenize(self, data: Data) -> dict:
-        """Turn one window into model inputs and targets (the stock trainer's last transform).
-
-        See :func:`poyocap_plugin.models.tokenizer.tokenize_window`.
-
-        Raises:
-            KeyError: if the recording's config asks for a readout the model lacks.
-        """
+        """One window's inputs and targets (the trainer's last transform): ``tokenize_window``."""
         return tokenize_window(self, data)
 
     def trunk_state_dict(self) -> dict[str, torch.Tensor]:
-        """The parameters and buffers that stage 2 takes over from stage 1.
-
-        See :func:`poyocap_plugin.models.trunk.trunk_state_dict`.
-        """
+        """What stage 2 takes over from stage 1: :func:`~.trunk.trunk_state_dict`."""
         return trunk_state_dict(self)
 
     def load_pretrained_trunk(self, path: str | Path) -> None:
-        """Load the trunk from a stage-1 Lightning checkpoint written by train.py.
-
-        See :func:`poyocap_plugin.models.trunk.load_pretrained_trunk`.
-
-        Raises:
-            FileNotFoundError: if ``path`` does not exist.
-            KeyError: naming every trunk key the checkpoint lacks.
-            ValueError: naming every key whose shape differs (a model of another size).
-        """
+        """Load the trunk from a stage-1 checkpoint: :func:`~.trunk.load_pretrained_trunk`."""
         load_pretrained_trunk(self, path)

@@ -14,7 +14,7 @@ from poyocap_plugin.nn.latent_masking import LatentMasking
 
 __all__ = ["InputToken", "check_arguments", "check_frame_arguments"]
 
-InputToken = Literal["modulated", "concat"]
+InputToken = Literal["modulated", "concat", "sum"]
 """How a (frame, neuron) value becomes a token (``CAPOYO``'s ``input_token``)."""
 
 

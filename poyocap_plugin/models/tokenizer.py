@@ -12,7 +12,7 @@ from torch_brain.data import chain, pad8, track_mask8
 from torch_brain.nn import prepare_for_multitask_readout
 from torch_brain.utils.tokenizers import create_linspace_latent_tokens
 
-from poyocap_plugin.brainset import MASKED_LATENT_READOUT
+from poyocap_plugin.brainset import ALLEN_CRE_LINES, MASKED_LATENT_READOUT
 
 __all__ = ["tokenize_window"]
 
@@ -40,6 +40,8 @@ def tokenize_window(model: nn.Module, data: Data) -> dict[str, Any]:
 
     Raises:
         KeyError: if the recording's config asks for a readout the model lacks.
+        ValueError: if the model embeds Cre lines and the recording's
+            ``subject.cre_line`` is not one of the 13 Allen lines.
     """
     wanted = [r["readout_id"] for r in data.config["multitask_readout"]]
     if model.masking is None and MASKED_LATENT_READOUT in wanted:
@@ -102,13 +104,17 @@ def tokenize_window(model: nn.Module, data: Data) -> dict[str, Any]:
         weights[MASKED_LATENT_READOUT] = np.ones(len(masked_times), dtype=np.float32)
         eval_mask[MASKED_LATENT_READOUT] = np.ones(len(masked_times), dtype=bool)
         model_inputs["latent_mask"] = latent_mask
-    session_index = np.full(len(timestamps), model.session_emb.tokenizer(data.session.id))
+    session = model.session_emb.tokenizer(data.session.id)
+    session_index = np.full(len(timestamps), session)
+    if model.cre_line_emb is not None:
+        model_inputs["input_cre_line_index"] = _cre_line_index(data)
 
     model_inputs.update(
         input_unit_index=pad8(input_unit_index),
         input_timestamps=pad8(input_timestamps),
         input_values=pad8(input_values),
         input_mask=track_mask8(input_unit_index),
+        input_session_index=session,
         latent_index=latent_index,
         latent_timestamps=latent_timestamps,
         output_session_index=pad8(session_index),
@@ -123,3 +129,13 @@ def tokenize_window(model: nn.Module, data: Data) -> dict[str, Any]:
         "absolute_start": data.absolute_start,
         "eval_mask": chain(eval_mask, allow_missing_keys=True),
     }
+
+
+def _cre_line_index(data: Data) -> int:
+    cre_line = str(data.subject.cre_line)
+    if cre_line not in ALLEN_CRE_LINES:
+        raise ValueError(
+            f"Recording {data.session.id!r}: subject.cre_line {cre_line!r} is not one of the "
+            f"Allen lines {list(ALLEN_CRE_LINES)}, which model.cre_line_embedding embeds"
+        )
+    return ALLEN_CRE_LINES.index(cre_line)

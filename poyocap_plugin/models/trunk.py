@@ -13,7 +13,7 @@ __all__ = ["TRUNK_MODULES", "load_pretrained_trunk", "trunk_state_dict"]
 logger = logging.getLogger(__name__)
 
 TRUNK_MODULES = (
-    "input_value_map",  # only with input_token="concat"
+    "input_tokens",  # the value map and token type of the "concat" and "sum" tokens
     "task_emb",
     "latent_emb",
     "rotary_emb",
@@ -24,7 +24,8 @@ TRUNK_MODULES = (
     "dec_ffn",
 )
 """Modules transferred from a stage-1 checkpoint to stage 2. Unit and session vocabularies
-are new in stage 2 (other neurons, other sessions), and so are its readouts."""
+are new in stage 2 (other neurons, other sessions), and so are its readouts and its Cre-line
+embedding (``cre_line_emb``)."""
 
 
 def trunk_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -82,8 +83,6 @@ def load_pretrained_trunk(model: nn.Module, path: str | Path) -> None:
         )
     # Module by module: the lazy vocabularies' load hooks expect their own keys.
     for name in TRUNK_MODULES:
-        if not hasattr(model, name):  # input_value_map of a "modulated" token
-            continue
         getattr(model, name).load_state_dict(
             {
                 key.removeprefix(f"{name}."): source[key]

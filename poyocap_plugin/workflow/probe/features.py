@@ -41,6 +41,8 @@ _ENCODE_INPUTS = (
     "input_timestamps",
     "input_values",
     "input_mask",
+    "input_session_index",
+    "input_cre_line_index",  # with model.cre_line_embedding only
     "latent_index",
     "latent_timestamps",
 )
@@ -231,7 +233,9 @@ def split_features(
                 )
             raw.append(np.asarray(sample.calcium_traces.df_over_f, dtype=np.float64).mean(0))
             samples.append(tokenizer.tokenize(sample)["model_inputs"])
-        batch = collate([{key: inputs[key] for key in _ENCODE_INPUTS} for inputs in samples])
+        batch = collate(
+            [{key: inputs[key] for key in _ENCODE_INPUTS if key in inputs} for inputs in samples]
+        )
         batch = {key: value.to(device) for key, value in batch.items()}
         with torch.no_grad():
             for name, model in models.items():
