@@ -283,8 +283,7 @@ class TestDefaults:
         monkeypatch.setattr(experiments, "run_table3", fake_run_table3)
         invoke("table3", tmp_path / "out", "--simulate", *args)
         assert seen["simulation"] == expected
-        preset = "study" if "study" in args else "cpu"
-        assert seen["settings"] == CurriculumSettings.preset(preset)
+        assert seen["settings"] == CurriculumSettings()
 
     @pytest.mark.parametrize("command", ["curriculum", "table3"])
     def test_run_options_are_curriculum_settings_defaults(self, command):

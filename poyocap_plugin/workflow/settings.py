@@ -185,11 +185,10 @@ class CurriculumSettings:
 
     @classmethod
     def preset(cls, name: Preset, **changes: Any) -> CurriculumSettings:
-        """``cpu``: the demo size (minutes on 2 cores); ``study``: the same sizes with 4
-        movie epochs and 3 runs at once, for the larger simulated set of ``table3
-        --simulate --preset study``
-        (:data:`~poyocap_plugin.workflow.simulated_brainset.SIMULATIONS`), so that its 42
-        runs fit 90 min on 2 cores; ``paper``: the paper's settings.
+        """``cpu``: the demo size (minutes on 2 cores); ``study``: the same run sizes, meant
+        for the larger simulated set of ``table3 --simulate --preset study``
+        (:data:`~poyocap_plugin.workflow.simulated_brainset.SIMULATIONS`); ``paper``: the
+        paper's settings.
 
         Args:
             name: A :data:`Preset`.
@@ -199,11 +198,8 @@ class CurriculumSettings:
             ValueError: For an unknown preset name, or changes that make invalid settings
                 (``paper`` needs ``perceptual_weights`` or ``perceptual=False``).
         """
-        if name == "cpu":
+        if name in ("cpu", "study"):
             fields: dict[str, Any] = {}
-        elif name == "study":
-            # a third run fills the cores while another loads data or starts up
-            fields = dict(finetune_epochs=4, parallel_runs=3)
         elif name == "paper":
             fields = dict(
                 model="capoyo_114M",
