@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from poyocap_plugin.brainset import BRAINSET_ID
 from poyocap_plugin.workflow.runs import StageResult, find_run_outputs
-from poyocap_plugin.workflow.settings import CurriculumSettings
+from poyocap_plugin.workflow.settings import RELEASED_UNIT_DROPOUT, CurriculumSettings
 from poyocap_plugin.workflow.stages import ARMS, STAGES, Stage
 from poyocap_plugin.workflow.steps import MARKER_NAME, read_marker, run_logged, run_step
 
@@ -106,6 +106,8 @@ def stage_command(
     command.append(f"optim.base_lr={base_lr}")
     if settings.gpus * settings.nodes > 1:
         command += [f"gpus={settings.gpus}", f"nodes={settings.nodes}"]
+    if settings.released_unit_dropout:
+        command += [f"+unit_dropout.{key}={value}" for key, value in RELEASED_UNIT_DROPOUT.items()]
     if stage == "finetune_movie" and settings.perceptual:
         path = Path(str(settings.perceptual_weights)).resolve()
         command.append(f"model.frame_loss.perceptual_weights_path='{path}'")

@@ -8,9 +8,12 @@ from typing import Any, Literal, get_args
 
 from poyocap_plugin.frame_layout import PAPER_FRAME_HEIGHT_PX, PAPER_FRAME_WIDTH_PX
 
-__all__ = ["COMPUTED", "CurriculumSettings", "Preset"]
+__all__ = ["COMPUTED", "RELEASED_UNIT_DROPOUT", "CurriculumSettings", "Preset"]
 
 Preset = Literal["cpu", "study", "paper"]
+
+#: the released code's UnitDropout density (torch_brain's TriangleDistribution arguments)
+RELEASED_UNIT_DROPOUT = {"peak": 50, "M": 50}
 
 #: train.py keys the settings compute, and the settings that set them
 COMPUTED = {
@@ -34,6 +37,9 @@ class CurriculumSettings:
         batch_size: Windows per GPU (or CPU process) per step of the stage-2 runs; the
             runs get train.py's global ``batch_size`` = this x ``gpus`` x ``nodes``.
         pretrain_batch_size: The same for stage 1; None uses ``batch_size``.
+        released_unit_dropout: Every run's ``UnitDropout`` keeps as many units as the
+            released code's (its density's peak and M, :data:`RELEASED_UNIT_DROPOUT`: a
+            median ~63 kept), not torch_brain's default (~123).
         pretrain_every_trial: Stage 1 trains on every drifting-grating trial of the
             pretraining sessions but the validation split's, as the paper counts them;
             off, on the training split's (70 %), as the stock trainer samples
@@ -79,6 +85,7 @@ class CurriculumSettings:
     batch_size: int = 16
     pretrain_batch_size: int | None = None
     pretrain_every_trial: bool = False
+    released_unit_dropout: bool = False
     eval_batch_size: int | None = 64
     base_lr: float = 2e-4
     gpus: int = 1
@@ -211,6 +218,7 @@ class CurriculumSettings:
                 batch_size=32,
                 pretrain_batch_size=8,
                 pretrain_every_trial=True,
+                released_unit_dropout=True,
                 base_lr=1.5625e-5,
                 eval_batch_size=None,
                 frame_size=None,
