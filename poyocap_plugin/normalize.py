@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 from temporaldata import Data
 
-__all__ = ["NormalizeDfOverF"]
+__all__ = ["NormalizeDfOverF", "missing_at_mean"]
 
 _MIN_STD = 1e-6  # floor of a neuron's standard deviation (a nearly constant trace)
+
+
+def missing_at_mean(df_over_f: np.ndarray) -> np.ndarray:
+    """Z-scored dF/F with each missing value at its neuron's mean (0), as float64: the
+    features of the linear baselines and probes, which cannot leave a value out."""
+    return np.nan_to_num(np.asarray(df_over_f, dtype=np.float64), nan=0.0)
 
 
 class NormalizeDfOverF:

@@ -1,6 +1,8 @@
 """Baselines: the mean frame and ridge decoders on toys with known answers, and both
 stages' baselines on the test frames and trials of a run's own dataset config."""
 
+import shutil
+
 import h5py
 import numpy as np
 import pytest
@@ -216,3 +218,20 @@ def test_dg_baselines_fit_on_training_trials_and_score_test_trials(data_root, tm
         expected.append(linear_probe_accuracy(*split(data.train_domain), *split(data.test_domain)))
     assert baselines == {"chance": 0.125, "logistic": pytest.approx(np.mean(expected))}
     assert baselines["logistic"] > 0.5  # each neuron prefers one direction: decodable
+
+
+def test_missing_dff_reads_as_the_neurons_mean_in_the_baselines(data_root, tmp_path):
+    """NormalizeDfOverF keeps a missing value NaN (the model leaves it out); the linear
+    baselines read it as the neuron's mean, 0, and still score."""
+    root = tmp_path / "with_nan"
+    shutil.copytree(data_root, root)
+    for path in (root / BRAINSET_ID).glob("*.h5"):
+        with h5py.File(path, "r+") as f:
+            traces = f["calcium_traces/df_over_f"]
+            values = traces[()]
+            values[::7, 0] = np.nan  # one neuron misses every 7th frame
+            traces[...] = values
+    movie = evaluate_movie_baselines(write_run(tmp_path / "movie.ckpt", root, movie=True))
+    dg = dg_baselines(write_run(tmp_path / "dg.ckpt", root, movie=False))
+    for baseline in [*movie.baselines, *dg]:
+        assert np.isfinite(baseline.value), baseline.name

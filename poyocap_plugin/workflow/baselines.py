@@ -36,6 +36,7 @@ import torch
 
 from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.metrics import PIXEL_DATA_RANGE, MovieSSIM
+from poyocap_plugin.normalize import missing_at_mean
 from poyocap_plugin.workflow.checkpoints import TrainCheckpoint, load_train_checkpoint
 from poyocap_plugin.workflow.probe import linear_probe_accuracy
 from poyocap_plugin.workflow.probe.features import drifting_grating_spec
@@ -240,7 +241,7 @@ def movie_split(run: TrainCheckpoint, split: str) -> dict[str, MovieFrames]:
             sample = dataset.get(recording_id, start, start + window_s)
             for transform in transforms:
                 sample = transform(sample)
-            df_over_f = np.asarray(sample.calcium_traces.df_over_f, dtype=np.float64)
+            df_over_f = missing_at_mean(sample.calcium_traces.df_over_f)
             image = np.asarray(getattr(sample, _MOVIE_INTERVAL).image, dtype=np.float64)
             if len(df_over_f) != 1 or len(image) != 1:
                 raise ValueError(
@@ -287,7 +288,7 @@ def dg_split(run: TrainCheckpoint, split: str) -> dict[str, tuple[np.ndarray, np
             sample = dataset.get(recording_id, float(start), float(end))
             for transform in transforms:
                 sample = transform(sample)
-            features.append(np.asarray(sample.calcium_traces.df_over_f, np.float64).mean(0))
+            features.append(missing_at_mean(sample.calcium_traces.df_over_f).mean(0))
         if features:
             labels = np.asarray(getattr(trials, label_key), dtype=np.int64)[chosen]
             recordings[recording_id] = (np.stack(features), labels)

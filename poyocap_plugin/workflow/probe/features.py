@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from poyocap_plugin.brainset import DG_READOUT
+from poyocap_plugin.normalize import missing_at_mean
 from poyocap_plugin.workflow.checkpoints import TrainCheckpoint
 from poyocap_plugin.workflow.probe.pooling import Pooling, check_pooling, pool_latents
 
@@ -231,7 +232,7 @@ def split_features(
                     f"{recording_id!r} ({len(unit_ids)} vs {len(ids)}): the raw dF/F baseline "
                     "needs the same neurons in every window"
                 )
-            raw.append(np.asarray(sample.calcium_traces.df_over_f, dtype=np.float64).mean(0))
+            raw.append(missing_at_mean(sample.calcium_traces.df_over_f).mean(0))
             samples.append(tokenizer.tokenize(sample)["model_inputs"])
         batch = collate(
             [{key: inputs[key] for key in _ENCODE_INPUTS if key in inputs} for inputs in samples]
