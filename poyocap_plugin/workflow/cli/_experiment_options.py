@@ -111,9 +111,11 @@ _OPTIONS = (
     _preset_field("--finetune-epochs", int, "Epochs of each stage-2 movie run."),
     _preset_field("--dg-epochs", int, "Epochs of each stage-2 DG run."),
     _preset_field(
-        "--batch-size", int, "Windows per GPU per step (stage 2; the global batch is x GPUs)."
+        "--batch-size", int, "Windows per GPU per step (x GPUs x nodes = the global batch)."
     ),
-    _preset_field("--pretrain-batch-size", int, "Windows per GPU per step of stage 1."),
+    _preset_field(
+        "--pretrain-batch-size", int, "Windows per GPU per step of stage 1 (unset: --batch-size)."
+    ),
     click.option(
         "--pretrain-every-trial/--pretrain-train-split",
         default=None,
