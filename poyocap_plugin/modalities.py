@@ -5,9 +5,10 @@ modalities below, in this fixed order, into ``torch_brain.registry.MODALITY_REGI
 torch_brain numbers modalities by registration order and sizes the task embedding by the
 registry, so every process that builds or feeds a model (the trainer, each DDP rank, each
 spawned DataLoader worker, a checkpoint reload) must register the same names in the same
-order. Hydra imports this module at start-up through ``hydra_plugins.poyocap_plugin``,
-before the stock trainer's ``main()`` snapshots the registry; the plugin's models and
-transforms import it too, so spawned workers register on unpickling.
+order. The plugin's configs register them through a Hydra callback
+(:class:`poyocap_plugin.hydra_callback.RegisterModalities`) before the stock trainer's
+``main()`` snapshots the registry, so stock configs never see them; the plugin's models and
+transforms import this module too, so spawned workers register on unpickling.
 
 Registration is idempotent: a name already registered with the same spec is left alone;
 a name registered with a different spec raises, showing both.

@@ -1,15 +1,13 @@
-"""Registers the plugin with Hydra before any ``@hydra.main`` function runs.
+"""Puts the plugin's configs on every Hydra app's search path, and nothing else.
 
-Hydra imports every module under the ``hydra_plugins`` namespace while it builds the
-config search path, which happens before the stock trainer's ``main()`` instantiates the
-model with a snapshot of torch_brain's modality registry. Importing
-``poyocap_plugin.modalities`` here is what puts the plugin's modalities in that snapshot.
+Hydra imports every module under the ``hydra_plugins`` namespace when any Hydra app
+starts, so this module registers no modality: the plugin's configs declare the Hydra
+callback that does (:class:`poyocap_plugin.hydra_callback.RegisterModalities`), and a
+stock config sees torch_brain's registry unchanged.
 """
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
-
-import poyocap_plugin.modalities  # noqa: F401  (registers the plugin's modalities)
 
 CONFIG_PACKAGE = "pkg://poyocap_plugin.configs"
 

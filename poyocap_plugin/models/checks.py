@@ -72,8 +72,9 @@ def check_arguments(
         if MASKED_LATENT_READOUT not in readout_specs:
             raise ValueError(
                 f"{MASKED_LATENT_READOUT!r} is not in the registry the model was given: "
-                "import poyocap_plugin.modalities before building the registry snapshot "
-                "(Hydra does it at start-up when poyocap-plugin is installed)"
+                "import poyocap_plugin.modalities before building the registry snapshot (in a "
+                "config of your own, declare hydra.callbacks: {poyocap_modalities: {_target_: "
+                "poyocap_plugin.hydra_callback.RegisterModalities}}, as the plugin's configs do)"
             )
 
 

@@ -5,7 +5,8 @@ torch_brain's wheel does not ship ``examples/``, so the trainer
 torch_brain 0.1.2 source distribution on PyPI. We download that archive with pip, check
 its SHA-256, and unpack ``examples/poyo_plus`` into a cache directory. The plugin never
 copies or edits the script: it is run as it is, with the current interpreter, and Hydra
-finds the plugin's configs and modalities through ``hydra_plugins.poyocap_plugin``.
+finds the plugin's configs through ``hydra_plugins.poyocap_plugin``; the configs register
+the plugin's modalities through their Hydra callback.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ def compose_train_config(trainer_dir: Path, args: TrainerArgs) -> Any:
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
-    import poyocap_plugin.modalities  # noqa: F401  (what the Hydra plugin does at start-up)
+    import poyocap_plugin.modalities  # noqa: F401  (what the configs' Hydra callback does)
 
     config_dir = Path(trainer_dir) / "configs"
     try:
