@@ -45,6 +45,11 @@ class InputTokens(nn.Module):
             self.token_type = nn.Parameter(torch.empty(dim))
             nn.init.trunc_normal_(self.token_type, 0, init_scale)
 
+    @property
+    def uses_session(self) -> bool:
+        """Whether the tokens hold the window's session embedding (``"sum"``)."""
+        return self.composition == "sum"
+
     def forward(
         self,
         unit: torch.Tensor,

@@ -106,6 +106,8 @@ def tokenize_window(model: nn.Module, data: Data) -> dict[str, Any]:
         model_inputs["latent_mask"] = latent_mask
     session = model.session_emb.tokenizer(data.session.id)
     session_index = np.full(len(timestamps), session)
+    if model.input_tokens.uses_session:
+        model_inputs["input_session_index"] = session
     if model.cre_line_emb is not None:
         model_inputs["input_cre_line_index"] = _cre_line_index(data)
 
@@ -114,7 +116,6 @@ def tokenize_window(model: nn.Module, data: Data) -> dict[str, Any]:
         input_timestamps=pad8(input_timestamps),
         input_values=pad8(input_values),
         input_mask=track_mask8(input_unit_index),
-        input_session_index=session,
         latent_index=latent_index,
         latent_timestamps=latent_timestamps,
         output_session_index=pad8(session_index),

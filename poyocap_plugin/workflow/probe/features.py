@@ -42,7 +42,7 @@ _ENCODE_INPUTS = (
     "input_timestamps",
     "input_values",
     "input_mask",
-    "input_session_index",
+    "input_session_index",  # with model.input_token="sum" only
     "input_cre_line_index",  # with model.cre_line_embedding only
     "latent_index",
     "latent_timestamps",
