@@ -68,6 +68,8 @@ from poyocap_plugin.workflow.simulated_brainset import SIMULATIONS, SimulationSe
 from poyocap_plugin.workflow.stages import TABLE3_ARMS, VARIANTS
 from poyocap_plugin.workflow.table3 import run_table3
 
+STUDY_RUNS = CurriculumSettings.preset("study")
+
 _SHARED = [
     "--data-root",
     "--simulate",
@@ -262,11 +264,14 @@ class TestDefaults:
     @pytest.mark.parametrize(
         ("args", "expected"),
         [
-            ([], SIMULATIONS["cpu"]),
-            (["--preset", "study"], SIMULATIONS["study"]),
+            ([], (SIMULATIONS["cpu"], CurriculumSettings())),
+            (["--preset", "study"], (SIMULATIONS["study"], STUDY_RUNS)),
             (
                 ["--preset", "study", "--sim-rois", "7", "--sim-cre-line", "Sst-IRES-Cre"],
-                replace(SIMULATIONS["study"], n_rois=7, cre_lines=("Sst-IRES-Cre",)),
+                (
+                    replace(SIMULATIONS["study"], n_rois=7, cre_lines=("Sst-IRES-Cre",)),
+                    STUDY_RUNS,
+                ),
             ),
         ],
     )
@@ -282,8 +287,7 @@ class TestDefaults:
 
         monkeypatch.setattr(experiments, "run_table3", fake_run_table3)
         invoke("table3", tmp_path / "out", "--simulate", *args)
-        assert seen["simulation"] == expected
-        assert seen["settings"] == CurriculumSettings()
+        assert (seen["simulation"], seen["settings"]) == expected
 
     @pytest.mark.parametrize("command", ["curriculum", "table3"])
     def test_run_options_are_curriculum_settings_defaults(self, command):

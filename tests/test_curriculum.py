@@ -7,7 +7,7 @@ import os
 import re
 import shlex
 import threading
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -153,6 +153,11 @@ class TestSettings:
         assert not CurriculumSettings.preset("paper", perceptual=False).perceptual
         with pytest.raises(ValueError, match="with perceptual off"):
             CurriculumSettings(perceptual_weights="alexnet.pth")
+
+    def test_the_study_preset_is_the_demo_s_runs_with_fewer_stage_two_epochs(self):
+        cpu, study = CurriculumSettings.preset("cpu"), CurriculumSettings.preset("study")
+        assert study.finetune_epochs < cpu.finetune_epochs and study.dg_epochs < cpu.dg_epochs
+        assert replace(study, finetune_epochs=cpu.finetune_epochs, dg_epochs=cpu.dg_epochs) == cpu
 
     def test_preset_changes_and_unknown_preset(self):
         assert CurriculumSettings.preset("cpu", dg=False).dg is False
@@ -572,6 +577,21 @@ class TestRunArms:
         assert trunks["pretrain"] is None
         assert trunks["finetune_dg"] == runs["poyocap", 0]["pretrain"].best_checkpoint
         assert list(runs["poyocap", 0]) == ["pretrain", "finetune_movie", "finetune_dg"]
+
+    def test_an_arm_without_stage_one_runs_at_its_place_not_after_every_other(
+        self, monkeypatch
+    ):
+        # Table 3's order: the from-scratch DG run (among the longest) used to queue behind
+        # every later task's stage 1 and so ran alone at the end
+        fake = _FakeStages()
+        monkeypatch.setattr(arms, "_run_arm_stage", fake)
+        tasks = [("from_scratch", 0), ("inhibitory_ssl", 0), ("reverse_ssl", 0)]
+        run_arms(tasks, settings=CurriculumSettings(parallel_runs=1))
+        assert fake.started()[:3] == [
+            ("from_scratch", 0, "finetune_movie"),
+            ("from_scratch", 0, "finetune_dg"),
+            ("inhibitory_ssl", 0, "pretrain"),
+        ]
 
     def test_a_pair_given_twice_runs_once(self, monkeypatch):
         fake = _FakeStages()

@@ -229,10 +229,11 @@ def run_arms(
 
     An arm's stage 1 (if it pretrains) hands its best checkpoint to its stage-2 runs
     (``model.pretrained_trunk``), which may then train side by side. Runs start in the
-    order of ``tasks``, except that stage-2 runs whose trunk just finished go first (they
-    are on the longest chain). Each run goes to ``<runs_dir>/<arm>/seed_<seed>/<stage>``
-    and is skipped when its done-marker records the same command. After a failure no new
-    run starts; the running ones finish (they stay resumable) and the first error is raised.
+    order of ``tasks`` (all of an arm without stage 1 at its place), except that stage-2
+    runs whose trunk just finished go first (they are on the longest chain). Each run goes
+    to ``<runs_dir>/<arm>/seed_<seed>/<stage>`` and is skipped when its done-marker records
+    the same command. After a failure no new run starts; the running ones finish (they
+    stay resumable) and the first error is raised.
 
     Args:
         tasks: ``(arm, seed)`` pairs, arms keys of :data:`ARMS`.
@@ -249,14 +250,13 @@ def run_arms(
     """
     tasks = list(dict.fromkeys(tasks))  # a pair given twice runs once
     stages = {task: _arm_stages(task[0], settings, stop_after) for task in tasks}
-    # every chain's first run, then the stage-2 runs that need no trunk; an arm's stage-2
-    # runs join (at the front) when its stage 1 is done
-    ready = deque((*task, stages[task][0]) for task in tasks if stages[task])
-    ready.extend(
+    # in the order of tasks, every run that needs no trunk (a chain's stage 1, or all of an
+    # arm without one: a long from-scratch run queued last would run alone at the end); an
+    # arm's stage-2 runs join (at the front) when its stage 1 is done
+    ready = deque(
         (*task, stage)
         for task in tasks
-        for stage in stages[task][1:]
-        if stages[task][0] != "pretrain"
+        for stage in (stages[task][:1] if stages[task][:1] == ("pretrain",) else stages[task])
     )
     results: dict[tuple[str, int], dict[str, StageResult]] = {task: {} for task in tasks}
     running: dict[Future[StageResult], tuple[str, int, Stage]] = {}
