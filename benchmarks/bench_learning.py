@@ -30,7 +30,6 @@ data stay under ``<out>/work`` (a rerun reuses finished runs). Run from the repo
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -46,6 +45,7 @@ from temporaldata import Data
 from poyocap_plugin.brainset import BRAINSET_ID
 from poyocap_plugin.workflow.probe import POOLINGS, linear_probe_accuracy
 from poyocap_plugin.workflow.runs import RunOutputs, find_run_outputs
+from poyocap_plugin.workflow.scalars import read_scalars
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
 
 TARGETS = {
@@ -97,23 +97,24 @@ def _train(log_dir: Path, overrides: list[str]) -> RunOutputs:
     return find_run_outputs(log_dir)
 
 
-def _curves(metrics_csv: Path) -> dict:
+def _curves(metrics_file: Path) -> dict:
     """Per epoch: each validation metric averaged over recordings; the training loss."""
-    rows = list(csv.DictReader(open(metrics_csv)))
+    series = read_scalars(metrics_file)
+    epoch_at = {step: int(epoch) for step, epoch in series["epoch"]}  # logged with each value
     val: dict[str, dict[int, list[float]]] = {}
     loss: dict[int, list[float]] = {}
     test: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            if not value or key.startswith("average"):
+    for key, points in series.items():
+        name = "/".join(key.split("/")[2:-1])  # <brainset>/<session>/<readout>/<metric>
+        for step, value in points:
+            if key.startswith("average"):
                 continue
-            name = "/".join(key.split("/")[2:-1])  # <brainset>/<session>/<readout>/<metric>
             if key.endswith("/val"):
-                val.setdefault(name, {}).setdefault(int(row["epoch"]), []).append(float(value))
+                val.setdefault(name, {}).setdefault(epoch_at[step], []).append(value)
             elif key.endswith("/test"):
-                test.setdefault(name, []).append(float(value))
-        if row.get("train_loss"):
-            loss.setdefault(int(row["epoch"]), []).append(float(row["train_loss"]))
+                test.setdefault(name, []).append(value)
+            elif key == "train_loss":
+                loss.setdefault(epoch_at[step], []).append(value)
     return {
         "val": {n: [float(np.mean(v[e])) for e in sorted(v)] for n, v in val.items()},
         "train_loss": [float(np.mean(loss[e])) for e in sorted(loss)],
@@ -204,7 +205,7 @@ def main() -> None:
         result["positive_control"] = {"logistic_trial_mean_dff_test": logistic}
         for name, overrides in controls.items():
             run = _train(work / "control" / name, [*overrides, *base])
-            result["positive_control"][name] = _curves(run.metrics_csv)
+            result["positive_control"][name] = _curves(run.metrics_file)
         _write(args.out, "learning_control.json", result)
     if "stage1" in sections:
         result["stage1"] = _stage1(work, base, args)
@@ -245,7 +246,7 @@ def _stage1(work: Path, base: list[str], args: argparse.Namespace) -> dict:
                 *base,
             ]
             run = _train(log_dir, overrides)
-            curves = _curves(run.metrics_csv)
+            curves = _curves(run.metrics_file)
             stage1.setdefault(target, {})[seed] = {
                 "curves": curves,
                 **{

@@ -277,7 +277,7 @@ class _FakeTrainer:
             run_dir=run_dir,
             best_checkpoint=run_dir / "checkpoints/best.ckpt",
             last_checkpoint=run_dir / "checkpoints/last.ckpt",
-            metrics_csv=run_dir / "metrics.csv",
+            metrics_file=run_dir / "metrics.csv",
             test_metrics={"average_test_metric": 0.5},
         )
 
@@ -578,9 +578,7 @@ class TestRunArms:
         assert trunks["finetune_dg"] == runs["poyocap", 0]["pretrain"].best_checkpoint
         assert list(runs["poyocap", 0]) == ["pretrain", "finetune_movie", "finetune_dg"]
 
-    def test_an_arm_without_stage_one_runs_at_its_place_not_after_every_other(
-        self, monkeypatch
-    ):
+    def test_an_arm_without_stage_one_runs_at_its_place_not_after_every_other(self, monkeypatch):
         # Table 3's order: the from-scratch DG run (among the longest) used to queue behind
         # every later task's stage 1 and so ran alone at the end
         fake = _FakeStages()

@@ -1,6 +1,5 @@
 """Stage 2 through torch_brain 0.1.2's stock train.py: the trunk from a stage-1 run, or none."""
 
-import csv
 import math
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from PIL import Image
 
 from poyocap_plugin.workflow.cli import cli
 from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.scalars import read_scalars, tag
 
 from conftest import write_calcium_session, write_nm1_frames_config
 
@@ -71,7 +71,7 @@ def train(config: str, data_root: Path, log_dir: Path, *overrides: str) -> str:
 
 def movie_test_metrics(log_dir: Path) -> dict[str, float]:
     metrics = find_run_outputs(log_dir).test_metrics
-    ssim = {k: v for k, v in metrics.items() if k.endswith("MovieSSIM()/test")}
+    ssim = {k: v for k, v in metrics.items() if k.endswith(tag("MovieSSIM()/test"))}
     assert len(ssim) == 2  # one per recording
     assert all(math.isfinite(v) and -1.0 <= v <= 1.0 for v in ssim.values())
     return metrics
@@ -96,12 +96,8 @@ def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_pa
     assert f"Loaded the trunk (42 tensors) from {stage1}" in log  # modulated token: no value map
     assert log.count("the perceptual term is OFF") == 1
     movie_test_metrics(tmp_path / "stage2")
-    with find_run_outputs(tmp_path / "stage2").metrics_csv.open(newline="") as f:
-        image_loss = [
-            float(row["losses/natural_movie_one_image"])
-            for row in csv.DictReader(f)
-            if row.get("losses/natural_movie_one_image")
-        ]
+    logged = read_scalars(find_run_outputs(tmp_path / "stage2").metrics_file)
+    image_loss = [value for _, value in logged["losses/natural_movie_one_image"]]
     assert len(image_loss) == 10  # 40 training windows / batch 8 = 5 steps x 2 epochs
     assert sum(image_loss[-5:]) < sum(image_loss[:5])
     checkpoint = torch.load(

@@ -1,6 +1,5 @@
 """Stage 1 through torch_brain 0.1.2's stock train.py (`poyocap train`), CPU, 1 and 2 processes."""
 
-import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import torch_brain
 
 from poyocap_plugin.models import CAPOYO
 from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.scalars import read_scalars, tag
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 TINY = [
@@ -42,9 +42,8 @@ def pretrain(data_root: Path, log_dir: Path, *overrides: str) -> subprocess.Comp
     return result
 
 
-def logged(metrics_csv: Path, key: str) -> list[float]:
-    with metrics_csv.open(newline="") as f:
-        return [float(row[key]) for row in csv.DictReader(f) if row.get(key)]
+def logged(metrics_file: Path, key: str) -> list[float]:
+    return [value for _, value in read_scalars(metrics_file).get(tag(key), [])]
 
 
 @pytest.mark.slow
@@ -53,15 +52,15 @@ def test_pretraining_learns_and_its_checkpoint_gives_the_trunk(tiny_data_root, t
     run = find_run_outputs(tmp_path / "run")
 
     validation = logged(
-        run.metrics_csv,
+        run.metrics_file,
         "allen_brain_observatory_calcium/900000/drifting_gratings_orientation/"
         "MulticlassAccuracy()/val",
     )
     assert len(validation) == 10 and all(0.0 <= v <= 1.0 for v in validation)
-    masked = logged(run.metrics_csv, "losses/masked_latent_reconstruction")
+    masked = logged(run.metrics_file, "losses/masked_latent_reconstruction")
     assert len(masked) == 50  # 42 training windows / batch 8 = 5 steps x 10 epochs
     assert sum(masked[-5:]) < sum(masked[:5])
-    assert logged(run.metrics_csv, "losses/drifting_gratings_orientation")
+    assert logged(run.metrics_file, "losses/drifting_gratings_orientation")
 
     checkpoint = torch.load(run.best_checkpoint, map_location="cpu", weights_only=False)
     model_cfg = checkpoint["hyper_parameters"]["model"]

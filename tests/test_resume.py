@@ -13,7 +13,6 @@ lives in the checkpoint, and both are in the stock trainer, which the plugin run
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import signal
@@ -28,6 +27,7 @@ from temporaldata import Interval
 from torch_brain.data.sampler import RandomFixedWindowSampler
 
 from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.scalars import read_scalars
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 EPOCHS = 3
@@ -73,13 +73,8 @@ def _wait_for_checkpoint(process: subprocess.Popen, pattern: str, log_dir: Path)
     pytest.fail(f"no {pattern} under {log_dir} after 600 s")
 
 
-def _learning_rates(metrics_csv: Path) -> dict[int, float]:
-    with metrics_csv.open(newline="") as f:
-        return {
-            int(row["step"]): float(row["lr-SparseLamb/pg2"])
-            for row in csv.DictReader(f)
-            if row.get("lr-SparseLamb/pg2")
-        }
+def _learning_rates(metrics_file: Path) -> dict[int, float]:
+    return dict(read_scalars(metrics_file)["lr-SparseLamb/pg2"])
 
 
 @pytest.mark.slow
@@ -126,8 +121,8 @@ def test_killed_mid_epoch_resumes_to_the_same_step_count(tiny_data_root, tmp_pat
 
     # The resumed run continues from the saved step, on the same LR schedule.
     rates, reference_rates = (
-        _learning_rates(run.metrics_csv),
-        _learning_rates(reference.metrics_csv),
+        _learning_rates(run.metrics_file),
+        _learning_rates(reference.metrics_file),
     )
     assert min(rates) == saved["global_step"]
     for step, rate in rates.items():

@@ -10,6 +10,7 @@ import torch
 from poyocap_plugin.modalities import plugin_modality_names
 from poyocap_plugin.workflow import trainer
 from poyocap_plugin.workflow.runs import find_run_outputs
+from poyocap_plugin.workflow.scalars import tag
 
 POYOCAP = str(Path(sys.executable).parent / "poyocap")
 
@@ -34,12 +35,15 @@ def test_stock_trainer_runs_the_smoke_config_for_one_epoch(tiny_data_root, tmp_p
 
     run = find_run_outputs(log_dir)
     assert run.best_checkpoint.is_file() and run.last_checkpoint.is_file()
+    # Lightning's default logger is TensorBoard's: the plugin installs tensorboardX
+    assert run.metrics_file.name.startswith("events.out.tfevents")
+    assert not (run.run_dir / "metrics.csv").exists()
     for session in ("900000", "900001"):
         name = (
             f"allen_brain_observatory_calcium/{session}/drifting_gratings_orientation/"
             "MulticlassAccuracy()/test"
         )
-        assert 0.0 <= run.test_metrics[name] <= 1.0
+        assert 0.0 <= run.test_metrics[tag(name)] <= 1.0
     assert "average_test_metric" in run.test_metrics
 
     checkpoint = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)

@@ -37,6 +37,17 @@ def fresh_env(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def test_the_sdist_and_wheel_pass_twine_check(tmp_path):
+    # the package is installed from a clone or a built wheel until it is published
+    _run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(tmp_path), "."], cwd=REPO
+    )
+    built = sorted(str(p) for p in tmp_path.iterdir())
+    assert [Path(p).suffix for p in built] == [".gz", ".whl"]
+    assert "PASSED" in _run([sys.executable, "-m", "twine", "check", "--strict", *built])
+
+
+@pytest.mark.slow
 def test_cli_and_configs_come_from_the_installed_wheel(fresh_env, tmp_path):
     bin_dir = fresh_env / "bin"
     assert "Commands:" in _run([str(bin_dir / "poyocap"), "--help"], cwd=tmp_path)

@@ -143,7 +143,7 @@ def _run_stage(
         return {
             "best_checkpoint": run.best_checkpoint,
             "last_checkpoint": run.last_checkpoint,
-            "metrics_csv": run.metrics_csv,
+            "metrics_file": run.metrics_file,
             "test_metrics": run.test_metrics,
         }
 
@@ -154,8 +154,10 @@ def _run_stage(
         "dataset_config_sha256": hashlib.sha256(Path(dataset_config).read_bytes()).hexdigest(),
     }
     outputs = run_step(name, log_dir, signature, action)
+    if "metrics_csv" in outputs:  # a marker written before runs logged to TensorBoard
+        outputs["metrics_file"] = outputs.pop("metrics_csv")
     record = read_marker(log_dir) or {}
-    for key in ("best_checkpoint", "last_checkpoint", "metrics_csv"):
+    for key in ("best_checkpoint", "last_checkpoint", "metrics_file"):
         if not Path(outputs[key]).is_file():
             raise FileNotFoundError(
                 f"{name}: {outputs[key]} recorded in {log_dir / MARKER_NAME} is gone; delete "
@@ -166,7 +168,7 @@ def _run_stage(
         command=tuple(command),
         best_checkpoint=Path(outputs["best_checkpoint"]),
         last_checkpoint=Path(outputs["last_checkpoint"]),
-        metrics_csv=Path(outputs["metrics_csv"]),
+        metrics_file=Path(outputs["metrics_file"]),
         test_metrics=dict(outputs["test_metrics"]),
         wall_s=float(record.get("wall_s", time.monotonic() - start)),
     )

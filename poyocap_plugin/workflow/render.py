@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import functools
 import logging
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from poyocap_plugin.frame_layout import unflatten_frames
 from poyocap_plugin.workflow.baselines import MovieBaselines
 from poyocap_plugin.workflow.checkpoints import load_train_checkpoint
 from poyocap_plugin.workflow.files import write_atomically
+from poyocap_plugin.workflow.scalars import read_scalars
 from poyocap_plugin.workflow.stages import STAGES
 
 __all__ = [
@@ -197,22 +197,11 @@ def render_ridge_frames(
     return written
 
 
-def _read_columns(metrics_csv: Path, keys: tuple[str, ...]) -> dict[str, list[tuple[float, float]]]:
-    """(step, value) pairs of each of ``keys`` from a Lightning ``metrics.csv``."""
-    series: dict[str, list[tuple[float, float]]] = {k: [] for k in keys}
-    with Path(metrics_csv).open(newline="") as f:
-        for row in csv.DictReader(f):
-            for key in keys:
-                if row.get(key) not in (None, ""):
-                    series[key].append((float(row["step"]), float(row[key])))
-    return series
-
-
 def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> Path:
     """Plot training loss and validation metric per stage, one line per arm; write a PNG.
 
     Args:
-        runs: ``{arm label: {stage: metrics.csv}}``; stages are ``pretrain``,
+        runs: ``{arm label: {stage: metrics file}}``; stages are ``pretrain``,
             ``finetune_movie``, ``finetune_dg``.
         path: The PNG to write.
 
@@ -235,9 +224,9 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> 
         for label, stage_runs in runs.items():
             if stage not in stage_runs:
                 continue
-            series = _read_columns(stage_runs[stage], ("train_loss", "average_val_metric"))
+            series = read_scalars(stage_runs[stage])
             for row, key in enumerate(("train_loss", "average_val_metric")):
-                if series[key]:
+                if series.get(key):
                     steps, values = zip(*series[key], strict=True)
                     axes[row, column].plot(
                         steps, values, marker="o" if row else None, markersize=3, label=label

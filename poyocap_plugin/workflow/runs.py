@@ -2,8 +2,10 @@
 
 torch_brain's ``train.py`` hands ``log_dir`` to Lightning as ``default_root_dir``. With
 W&B disabled, Lightning's default logger writes ``<log_dir>/lightning_logs/version_<n>/``
-holding ``metrics.csv`` and ``checkpoints/``. The stitch evaluator logs each metric as
-``<recording>/<readout>/<metric>/<val|test>`` and their mean as ``average_test_metric``.
+holding its metrics file (TensorBoard events, or ``metrics.csv`` without TensorBoard:
+:mod:`~poyocap_plugin.workflow.scalars`) and ``checkpoints/``. The stitch evaluator logs
+each metric as ``<recording>/<readout>/<metric>/<val|test>`` and their mean as
+``average_test_metric``.
 
 train.py keeps two kinds of checkpoint: the best one by ``average_val_metric``
 (``epoch=E-step=S.ckpt``) and one per evaluated epoch (``epoch_epoch=EE.ckpt``). Lightning's
@@ -13,7 +15,6 @@ of training is the newest per-epoch checkpoint, not ``last.ckpt``.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poyocap_plugin.brainset import BRAINSET_ID
+from poyocap_plugin.workflow.scalars import find_metrics_file, read_scalars, tag
 from poyocap_plugin.workflow.stages import STAGES
 
 __all__ = [
@@ -49,25 +51,23 @@ class RunOutputs:
         best_checkpoint: the checkpoint with the highest ``average_val_metric``.
         last_checkpoint: the newest per-epoch checkpoint: the state at the end of
             training, and the one to resume from with ``ckpt_path``.
-        metrics_csv: every logged value, one row per logging step.
+        metrics_file: every logged scalar (:func:`~poyocap_plugin.workflow.scalars.read_scalars`).
         test_metrics: the test metrics, by logged name.
     """
 
     run_dir: Path
     best_checkpoint: Path
     last_checkpoint: Path
-    metrics_csv: Path
+    metrics_file: Path
     test_metrics: dict[str, float]
 
 
-def _read_test_metrics(metrics_csv: Path) -> dict[str, float]:
-    values: dict[str, float] = {}
-    with metrics_csv.open(newline="") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                if key.endswith(("/test", "_test_metric")) and value != "":
-                    values[key] = float(value)
-    return values
+def _read_test_metrics(metrics_file: Path) -> dict[str, float]:
+    return {
+        key: series[-1][1]
+        for key, series in read_scalars(metrics_file).items()
+        if key.endswith(("/test", "_test_metric"))
+    }
 
 
 def _per_epoch(checkpoints: Path) -> list[Path]:
@@ -114,25 +114,27 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
     checkpoints = run_dir / "checkpoints"
     best = sorted(p for p in checkpoints.glob("*.ckpt") if _BEST.search(p.name))
     per_epoch = _per_epoch(checkpoints)
-    metrics_csv = run_dir / "metrics.csv"
-    if not metrics_csv.is_file():
-        raise FileNotFoundError(f"Run {run_dir} has no metrics file ({metrics_csv})")
+    metrics_file = find_metrics_file(run_dir)
+    if metrics_file is None:
+        raise FileNotFoundError(
+            f"Run {run_dir} has no metrics file (TensorBoard events or metrics.csv)"
+        )
     if not best or not per_epoch:
         raise FileNotFoundError(
             f"Run {run_dir} lacks a {'best' if not best else 'per-epoch'} checkpoint in "
             f"{checkpoints}"
         )
-    test_metrics = _read_test_metrics(metrics_csv)
+    test_metrics = _read_test_metrics(metrics_file)
     if not test_metrics or not all(math.isfinite(v) for v in test_metrics.values()):
         raise ValueError(
-            f"Run {run_dir} has no finite test metrics in {metrics_csv}: "
+            f"Run {run_dir} has no finite test metrics in {metrics_file}: "
             f"{test_metrics!r}. Did the run finish its test stage?"
         )
     return RunOutputs(
         run_dir=run_dir,
         best_checkpoint=best[-1],
         last_checkpoint=per_epoch[-1],
-        metrics_csv=metrics_csv,
+        metrics_file=metrics_file,
         test_metrics=test_metrics,
     )
 
@@ -144,7 +146,7 @@ class StageResult:
     Attributes:
         name: ``<arm>/seed_<seed>/<stage>``.
         command: The full command line that ran it.
-        best_checkpoint, last_checkpoint, metrics_csv: As :class:`RunOutputs`.
+        best_checkpoint, last_checkpoint, metrics_file: As :class:`RunOutputs`.
         test_metrics: Test metrics of the best checkpoint, by logged name.
         wall_s: Wall time of the run (s).
     """
@@ -153,7 +155,7 @@ class StageResult:
     command: tuple[str, ...]
     best_checkpoint: Path
     last_checkpoint: Path
-    metrics_csv: Path
+    metrics_file: Path
     test_metrics: dict[str, float]
     wall_s: float
 
@@ -175,7 +177,8 @@ def recording_metrics(results: dict[str, StageResult]) -> dict[str, dict[str, fl
             {
                 _recording(key): value
                 for key, value in results[stage].test_metrics.items()
-                if key.startswith(BRAINSET_ID) and key.endswith(spec.test_metric)
+                # tags on both sides: runs recorded from metrics.csv keep the raw names
+                if key.startswith(BRAINSET_ID) and tag(key).endswith(tag(spec.test_metric))
             }
             if stage in results
             else {}
