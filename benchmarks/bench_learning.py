@@ -97,9 +97,9 @@ def _train(log_dir: Path, overrides: list[str]) -> RunOutputs:
     return find_run_outputs(log_dir)
 
 
-def _curves(metrics_file: Path) -> dict:
+def _curves(scalars: Path) -> dict:
     """Per epoch: each validation metric averaged over recordings; the training loss."""
-    series = read_scalars(metrics_file)
+    series = read_scalars(scalars)
     epoch_at = {step: int(epoch) for step, epoch in series["epoch"]}  # logged with each value
     val: dict[str, dict[int, list[float]]] = {}
     loss: dict[int, list[float]] = {}
@@ -205,7 +205,7 @@ def main() -> None:
         result["positive_control"] = {"logistic_trial_mean_dff_test": logistic}
         for name, overrides in controls.items():
             run = _train(work / "control" / name, [*overrides, *base])
-            result["positive_control"][name] = _curves(run.metrics_file)
+            result["positive_control"][name] = _curves(run.scalars)
         _write(args.out, "learning_control.json", result)
     if "stage1" in sections:
         result["stage1"] = _stage1(work, base, args)
@@ -246,7 +246,7 @@ def _stage1(work: Path, base: list[str], args: argparse.Namespace) -> dict:
                 *base,
             ]
             run = _train(log_dir, overrides)
-            curves = _curves(run.metrics_file)
+            curves = _curves(run.scalars)
             stage1.setdefault(target, {})[seed] = {
                 "curves": curves,
                 **{

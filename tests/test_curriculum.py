@@ -277,7 +277,7 @@ class _FakeTrainer:
             run_dir=run_dir,
             best_checkpoint=run_dir / "checkpoints/best.ckpt",
             last_checkpoint=run_dir / "checkpoints/last.ckpt",
-            metrics_file=run_dir / "metrics.csv",
+            scalars=run_dir / "metrics.csv",
             test_metrics={"average_test_metric": 0.5},
         )
 

@@ -96,7 +96,7 @@ def test_finetuning_from_a_stage1_trunk_and_from_scratch(movie_data_root, tmp_pa
     assert f"Loaded the trunk (42 tensors) from {stage1}" in log  # modulated token: no value map
     assert log.count("the perceptual term is OFF") == 1
     movie_test_metrics(tmp_path / "stage2")
-    logged = read_scalars(find_run_outputs(tmp_path / "stage2").metrics_file)
+    logged = read_scalars(find_run_outputs(tmp_path / "stage2").scalars)
     image_loss = [value for _, value in logged["losses/natural_movie_one_image"]]
     assert len(image_loss) == 10  # 40 training windows / batch 8 = 5 steps x 2 epochs
     assert sum(image_loss[-5:]) < sum(image_loss[:5])

@@ -42,8 +42,8 @@ def pretrain(data_root: Path, log_dir: Path, *overrides: str) -> subprocess.Comp
     return result
 
 
-def logged(metrics_file: Path, key: str) -> list[float]:
-    return [value for _, value in read_scalars(metrics_file).get(tag(key), [])]
+def logged(scalars: Path, key: str) -> list[float]:
+    return [value for _, value in read_scalars(scalars).get(tag(key), [])]
 
 
 @pytest.mark.slow
@@ -52,15 +52,15 @@ def test_pretraining_learns_and_its_checkpoint_gives_the_trunk(tiny_data_root, t
     run = find_run_outputs(tmp_path / "run")
 
     validation = logged(
-        run.metrics_file,
+        run.scalars,
         "allen_brain_observatory_calcium/900000/drifting_gratings_orientation/"
         "MulticlassAccuracy()/val",
     )
     assert len(validation) == 10 and all(0.0 <= v <= 1.0 for v in validation)
-    masked = logged(run.metrics_file, "losses/masked_latent_reconstruction")
+    masked = logged(run.scalars, "losses/masked_latent_reconstruction")
     assert len(masked) == 50  # 42 training windows / batch 8 = 5 steps x 10 epochs
     assert sum(masked[-5:]) < sum(masked[:5])
-    assert logged(run.metrics_file, "losses/drifting_gratings_orientation")
+    assert logged(run.scalars, "losses/drifting_gratings_orientation")
 
     checkpoint = torch.load(run.best_checkpoint, map_location="cpu", weights_only=False)
     model_cfg = checkpoint["hyper_parameters"]["model"]

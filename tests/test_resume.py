@@ -73,8 +73,8 @@ def _wait_for_checkpoint(process: subprocess.Popen, pattern: str, log_dir: Path)
     pytest.fail(f"no {pattern} under {log_dir} after 600 s")
 
 
-def _learning_rates(metrics_file: Path) -> dict[int, float]:
-    return dict(read_scalars(metrics_file)["lr-SparseLamb/pg2"])
+def _learning_rates(scalars: Path) -> dict[int, float]:
+    return dict(read_scalars(scalars)["lr-SparseLamb/pg2"])
 
 
 @pytest.mark.slow
@@ -121,8 +121,8 @@ def test_killed_mid_epoch_resumes_to_the_same_step_count(tiny_data_root, tmp_pat
 
     # The resumed run continues from the saved step, on the same LR schedule.
     rates, reference_rates = (
-        _learning_rates(run.metrics_file),
-        _learning_rates(reference.metrics_file),
+        _learning_rates(run.scalars),
+        _learning_rates(reference.scalars),
     )
     assert min(rates) == saved["global_step"]
     for step, rate in rates.items():

@@ -143,7 +143,7 @@ def _run_stage(
         return {
             "best_checkpoint": run.best_checkpoint,
             "last_checkpoint": run.last_checkpoint,
-            "metrics_file": run.metrics_file,
+            "scalars": run.scalars,
             "test_metrics": run.test_metrics,
         }
 
@@ -155,10 +155,10 @@ def _run_stage(
     }
     outputs = run_step(name, log_dir, signature, action)
     if "metrics_csv" in outputs:  # a marker written before runs logged to TensorBoard
-        outputs["metrics_file"] = outputs.pop("metrics_csv")
+        outputs["scalars"] = outputs.pop("metrics_csv")
     record = read_marker(log_dir) or {}
-    for key in ("best_checkpoint", "last_checkpoint", "metrics_file"):
-        if not Path(outputs[key]).is_file():
+    for key in ("best_checkpoint", "last_checkpoint", "scalars"):
+        if not Path(outputs[key]).exists():
             raise FileNotFoundError(
                 f"{name}: {outputs[key]} recorded in {log_dir / MARKER_NAME} is gone; delete "
                 "that marker to run the stage again"
@@ -168,7 +168,7 @@ def _run_stage(
         command=tuple(command),
         best_checkpoint=Path(outputs["best_checkpoint"]),
         last_checkpoint=Path(outputs["last_checkpoint"]),
-        metrics_file=Path(outputs["metrics_file"]),
+        scalars=Path(outputs["scalars"]),
         test_metrics=dict(outputs["test_metrics"]),
         wall_s=float(record.get("wall_s", time.monotonic() - start)),
     )

@@ -319,8 +319,8 @@ def write_curriculum_report(
     )
     curves = plot_training_curves(
         {
-            "POYO-CAP": {s: r.metrics_file for s, r in cap.items()},
-            "from scratch": {s: r.metrics_file for s, r in baseline.items()},
+            "POYO-CAP": {s: r.scalars for s, r in cap.items()},
+            "from scratch": {s: r.scalars for s, r in baseline.items()},
         },
         report_dir / "training_curves.png",
     )

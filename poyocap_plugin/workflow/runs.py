@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poyocap_plugin.brainset import BRAINSET_ID
-from poyocap_plugin.workflow.scalars import find_metrics_file, read_scalars, tag
+from poyocap_plugin.workflow.scalars import find_scalars, read_scalars, tag
 from poyocap_plugin.workflow.stages import STAGES
 
 __all__ = [
@@ -51,21 +51,22 @@ class RunOutputs:
         best_checkpoint: the checkpoint with the highest ``average_val_metric``.
         last_checkpoint: the newest per-epoch checkpoint: the state at the end of
             training, and the one to resume from with ``ckpt_path``.
-        metrics_file: every logged scalar (:func:`~poyocap_plugin.workflow.scalars.read_scalars`).
+        scalars: where its logged scalars are: ``run_dir`` (TensorBoard event files) or its
+            ``metrics.csv`` (:func:`~poyocap_plugin.workflow.scalars.read_scalars`).
         test_metrics: the test metrics, by logged name.
     """
 
     run_dir: Path
     best_checkpoint: Path
     last_checkpoint: Path
-    metrics_file: Path
+    scalars: Path
     test_metrics: dict[str, float]
 
 
-def _read_test_metrics(metrics_file: Path) -> dict[str, float]:
+def _read_test_metrics(scalars: Path) -> dict[str, float]:
     return {
         key: series[-1][1]
-        for key, series in read_scalars(metrics_file).items()
+        for key, series in read_scalars(scalars).items()
         if key.endswith(("/test", "_test_metric"))
     }
 
@@ -114,8 +115,8 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
     checkpoints = run_dir / "checkpoints"
     best = sorted(p for p in checkpoints.glob("*.ckpt") if _BEST.search(p.name))
     per_epoch = _per_epoch(checkpoints)
-    metrics_file = find_metrics_file(run_dir)
-    if metrics_file is None:
+    scalars = find_scalars(run_dir)
+    if scalars is None:
         raise FileNotFoundError(
             f"Run {run_dir} has no metrics file (TensorBoard events or metrics.csv)"
         )
@@ -124,17 +125,17 @@ def find_run_outputs(log_dir: Path) -> RunOutputs:
             f"Run {run_dir} lacks a {'best' if not best else 'per-epoch'} checkpoint in "
             f"{checkpoints}"
         )
-    test_metrics = _read_test_metrics(metrics_file)
+    test_metrics = _read_test_metrics(scalars)
     if not test_metrics or not all(math.isfinite(v) for v in test_metrics.values()):
         raise ValueError(
-            f"Run {run_dir} has no finite test metrics in {metrics_file}: "
+            f"Run {run_dir} has no finite test metrics in {scalars}: "
             f"{test_metrics!r}. Did the run finish its test stage?"
         )
     return RunOutputs(
         run_dir=run_dir,
         best_checkpoint=best[-1],
         last_checkpoint=per_epoch[-1],
-        metrics_file=metrics_file,
+        scalars=scalars,
         test_metrics=test_metrics,
     )
 
@@ -146,7 +147,7 @@ class StageResult:
     Attributes:
         name: ``<arm>/seed_<seed>/<stage>``.
         command: The full command line that ran it.
-        best_checkpoint, last_checkpoint, metrics_file: As :class:`RunOutputs`.
+        best_checkpoint, last_checkpoint, scalars: As :class:`RunOutputs`.
         test_metrics: Test metrics of the best checkpoint, by logged name.
         wall_s: Wall time of the run (s).
     """
@@ -155,7 +156,7 @@ class StageResult:
     command: tuple[str, ...]
     best_checkpoint: Path
     last_checkpoint: Path
-    metrics_file: Path
+    scalars: Path
     test_metrics: dict[str, float]
     wall_s: float
 

@@ -3,9 +3,10 @@
 train.py gives Lightning no logger unless W&B is on, so Lightning picks its default: a
 TensorBoard logger (``events.out.tfevents.*``) where ``tensorboard`` or ``tensorboardX`` is
 installed, as it is with the plugin, and otherwise a CSV logger (``metrics.csv``). Both
-hold the same ``(step, value)`` series; TensorBoard stores each name as :func:`tag` makes
-it (``MovieSSIM()/test`` becomes ``MovieSSIM__/test``), so this module reads either file
-with those names.
+hold the same ``(step, value)`` series; TensorBoard spreads them over several event files
+in the run's folder (train.py's test stage opens a new one) and stores each name as
+:func:`tag` makes it (``MovieSSIM()/test`` becomes ``MovieSSIM__/test``), so this module
+reads either kind under those names.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["find_metrics_file", "read_scalars", "tag"]
+__all__ = ["find_scalars", "read_scalars", "tag"]
 
 _EVENTS = "events.out.tfevents.*"
 _CSV = "metrics.csv"
@@ -36,30 +37,38 @@ def tag(name: str) -> str:
     return _TAG_CHARACTERS.sub("_", name).lstrip("/")
 
 
-def find_metrics_file(run_dir: Path) -> Path | None:
-    """The run's event file (the newest, if a restart wrote several) or ``metrics.csv``."""
-    events = sorted(Path(run_dir).glob(_EVENTS), key=lambda p: p.stat().st_mtime)
-    if events:
-        return events[-1]
-    csv_file = Path(run_dir) / _CSV
-    return csv_file if csv_file.is_file() else None
+def find_scalars(run_dir: Path) -> Path | None:
+    """Where a run's scalars are: ``run_dir`` if it holds event files, else its
+    ``metrics.csv``; None if neither."""
+    run_dir = Path(run_dir)
+    if any(run_dir.glob(_EVENTS)):
+        return run_dir
+    return run_dir / _CSV if (run_dir / _CSV).is_file() else None
 
 
 def read_scalars(path: Path) -> Series:
-    """Every logged scalar of a TensorBoard event file or a Lightning CSV (``metrics.csv``).
+    """Every logged scalar of a folder of TensorBoard event files or of a CSV (``metrics.csv``).
 
     Returns:
         ``{tag(name): [(step, value), ...]}`` in the order they were logged.
 
     Raises:
-        ValueError: If ``path`` is neither kind of file.
+        ValueError: If ``path`` is neither a CSV file nor a folder with event files.
     """
     path = Path(path)
     if path.suffix == ".csv":
         return _read_csv(path)
-    if path.match(_EVENTS):
-        return _read_events(path)
-    raise ValueError(f"{path} is neither a CSV file (metrics.csv) nor a TensorBoard event file")
+    # each file's name starts with the time it was opened: events.out.tfevents.<s>.<host>...
+    events = sorted(path.glob(_EVENTS), key=lambda p: (int(p.name.split(".")[3]), p.name))
+    if not events:
+        raise ValueError(
+            f"{path} is neither a CSV file (metrics.csv) nor a folder of TensorBoard event files"
+        )
+    series: Series = {}
+    for events_file in events:
+        for name, points in _read_events(events_file).items():
+            series.setdefault(name, []).extend(points)
+    return series
 
 
 def _read_csv(path: Path) -> Series:

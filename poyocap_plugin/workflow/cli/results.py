@@ -35,7 +35,7 @@ def summary_command(log_dir: Path) -> None:
         run = find_run_outputs(log_dir)
     click.echo(f"best checkpoint: {run.best_checkpoint}")
     click.echo(f"last checkpoint: {run.last_checkpoint}  (resume with ckpt_path=...)")
-    click.echo(f"metrics:         {run.metrics_file}")
+    click.echo(f"metrics:         {run.scalars}")
     for name, value in sorted(run.test_metrics.items()):
         click.echo(f"  {name} = {value:.4f}")
 
