@@ -201,8 +201,8 @@ def plot_training_curves(runs: Mapping[str, Mapping[str, Path]], path: Path) -> 
     """Plot training loss and validation metric per stage, one line per arm; write a PNG.
 
     Args:
-        runs: ``{arm label: {stage: metrics file}}``; stages are ``pretrain``,
-            ``finetune_movie``, ``finetune_dg``.
+        runs: ``{arm label: {stage: a run's scalars}}`` (``StageResult.scalars``); stages
+            are ``pretrain``, ``finetune_movie``, ``finetune_dg``.
         path: The PNG to write.
 
     Returns:
