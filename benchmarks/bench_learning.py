@@ -105,10 +105,10 @@ def _curves(scalars: Path) -> dict:
     loss: dict[int, list[float]] = {}
     test: dict[str, list[float]] = {}
     for key, points in series.items():
+        if key.startswith("average"):
+            continue
         name = "/".join(key.split("/")[2:-1])  # <brainset>/<session>/<readout>/<metric>
         for step, value in points:
-            if key.startswith("average"):
-                continue
             if key.endswith("/val"):
                 val.setdefault(name, {}).setdefault(epoch_at[step], []).append(value)
             elif key.endswith("/test"):

@@ -258,7 +258,7 @@ def run_arms(
     ready = deque(
         (*task, stage)
         for task in tasks
-        for stage in (stages[task][:1] if stages[task][:1] == ("pretrain",) else stages[task])
+        for stage in (stages[task][:1] if ARMS[task[0]].pretrains else stages[task])
     )
     results: dict[tuple[str, int], dict[str, StageResult]] = {task: {} for task in tasks}
     running: dict[Future[StageResult], tuple[str, int, Stage]] = {}
