@@ -148,7 +148,7 @@ OPTIONS = {
     "table3": [*_SHARED, "--seed", "--arm"],
     "analyze landscape": [*_SHARED, "--seed", "--directions", "--steps", "--windows", "--device"],
     "analyze fisher": [*_SHARED, "--seed", "--windows", "--device"],
-    "analyze scaling": [*_SHARED, "--size", "--seed", "--quick"],
+    "analyze scaling": [*_SHARED, "--size", "--seed", "--quick", "--dg", "--no-dg"],
 }
 
 
@@ -582,7 +582,7 @@ class TestAnalyze:
             assert param("analyze landscape", name).default == default_of(run_landscape, name)
         for name in ("seed", "max_windows", "device"):
             assert param("analyze fisher", name).default == default_of(run_fisher, name)
-        for name in ("sizes", "seeds"):
+        for name in ("sizes", "seeds", "dg"):
             assert param("analyze scaling", name).default == default_of(run_scaling, name)
         assert choices("analyze landscape", "directions") == get_args(Directions)
         assert set(choices("analyze scaling", "sizes")) == set(model_sizes())
@@ -590,13 +590,15 @@ class TestAnalyze:
     def test_quick_runs_the_quick_sweep(self, tmp_path, monkeypatch):
         seen = {}
 
-        def fake_run_scaling(out_dir, *, settings, sizes, seeds, **kwargs):
-            seen.update(settings=settings, sizes=sizes, seeds=seeds)
+        def fake_run_scaling(out_dir, *, settings, sizes, seeds, dg, **kwargs):
+            seen.update(settings=settings, sizes=sizes, seeds=seeds, dg=dg)
             raise SystemExit(0)
 
         monkeypatch.setattr(cli_analyses, "run_scaling", fake_run_scaling)
         invoke("analyze", "scaling", tmp_path / "out", "--simulate", "--quick")
-        assert (seen["sizes"], seen["seeds"]) == (QUICK_SIZES, QUICK_SEEDS)
+        assert (seen["sizes"], seen["seeds"], seen["dg"]) == (QUICK_SIZES, QUICK_SEEDS, False)
+        invoke("analyze", "scaling", tmp_path / "out", "--simulate", "--quick", "--dg")
+        assert seen["dg"] is True
         assert seen["settings"] == quick_settings(CurriculumSettings())
 
     def test_quick_with_sizes_is_a_usage_error(self, tmp_path):

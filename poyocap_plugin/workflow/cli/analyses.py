@@ -159,21 +159,32 @@ def fisher_command(out_dir: Path, seed: int, max_windows: int, device: str, **kw
     is_flag=True,
     default=False,
     help=f"Sizes {', '.join(QUICK_SIZES)}, seeds {', '.join(map(str, QUICK_SEEDS))}, 2 epochs "
-    "per stage, no DG runs: the smallest sweep (more than 15 min on 2 cores: docs/analyses.md).",
+    "per stage: the smallest sweep (its time on 2 cores: docs/analyses.md).",
+)
+@click.option(
+    "--dg/--no-dg",
+    default=default_of(run_scaling, "dg"),
+    show_default=True,
+    help="Also run and plot the DG stage-2 runs (the paper's scaling is movie decoding).",
 )
 def scaling_command(
-    out_dir: Path, sizes: tuple[str, ...], seeds: tuple[int, ...], quick: bool, **kwargs
+    out_dir: Path,
+    sizes: tuple[str, ...],
+    seeds: tuple[int, ...],
+    quick: bool,
+    dg: bool,
+    **kwargs,
 ) -> None:
     """Test metrics against model size: POYO-CAP and from scratch at each size and seed.
 
     Runs the curriculum's two arms at every --size for every --seed through `poyocap
-    train` (resumable), then plots each test metric against the trunk's parameter count
+    train` (resumable; movie runs only unless --dg), then plots each test metric against the trunk's parameter count
     with 95 % CIs and says whether each curve rises monotonically (docs/analyses.md).
 
     \b
     Examples:
       poyocap analyze scaling runs/scaling --simulate --quick
-      poyocap analyze scaling runs/scaling --simulate --size capoyo_48k --size capoyo_1.2M
+      poyocap analyze scaling runs/scaling --simulate --size capoyo_48k --size capoyo_1.2M --dg
       poyocap analyze scaling runs/scaling_allen --data-root data/processed --preset paper \\
           --perceptual-weights alexnet.pth --size capoyo_32M --size capoyo_114M --gpus 4
     """
@@ -192,6 +203,7 @@ def scaling_command(
             settings=settings,
             sizes=sizes,
             seeds=seeds,
+            dg=dg,
             min_units=min_units,
         )
     paths = (result.json_path, result.csv_path, result.figure_path, result.markdown_path)
