@@ -178,8 +178,9 @@ def scaling_command(
     """Test metrics against model size: POYO-CAP and from scratch at each size and seed.
 
     Runs the curriculum's two arms at every --size for every --seed through `poyocap
-    train` (resumable; movie runs only unless --dg), then plots each test metric against the trunk's parameter count
-    with 95 % CIs and says whether each curve rises monotonically (docs/analyses.md).
+    train` (resumable; movie runs only unless --dg), then plots each test metric against
+    the trunk's parameter count with 95 % CIs and says whether each curve rises
+    monotonically (docs/analyses.md).
 
     \b
     Examples:
