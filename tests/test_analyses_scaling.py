@@ -79,7 +79,7 @@ def test_an_unknown_size_is_named_with_the_available_ones():
 
 def test_quick_settings():
     quick = quick_settings(CurriculumSettings.preset("cpu", batch_size=8))
-    assert (quick.pretrain_epochs, quick.finetune_epochs) == (2, 2)
+    assert (quick.pretrain_epochs, quick.finetune_epochs) == (1, 1)
     assert quick.eval_epochs is None and quick.batch_size == 8
     assert QUICK_SEEDS == (0, 1)
 

@@ -158,7 +158,7 @@ def fisher_command(out_dir: Path, seed: int, max_windows: int, device: str, **kw
     "--quick",
     is_flag=True,
     default=False,
-    help=f"Sizes {', '.join(QUICK_SIZES)}, seeds {', '.join(map(str, QUICK_SEEDS))}, 2 epochs "
+    help=f"Sizes {', '.join(QUICK_SIZES)}, seeds {', '.join(map(str, QUICK_SEEDS))}, 1 epoch "
     "per stage: the smallest sweep (its time on 2 cores: docs/analyses.md).",
 )
 @click.option(
