@@ -11,6 +11,7 @@ import torch
 from poyocap_plugin.brainset import BRAINSET_ID
 from poyocap_plugin.workflow import arms
 from poyocap_plugin.workflow.analyses import scaling
+from poyocap_plugin.workflow.analyses.model_sizes import module_parameters
 from poyocap_plugin.workflow.analyses.scaling import (
     QUICK_SEEDS,
     QUICK_SIZES,
@@ -19,10 +20,17 @@ from poyocap_plugin.workflow.analyses.scaling import (
     quick_settings,
     run_scaling,
 )
+from poyocap_plugin.workflow.baselines import Baseline
 from poyocap_plugin.workflow.runs import RunOutputs, StageResult
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings
 
+BASELINES = (
+    Baseline("mean_frame", 0.171),
+    Baseline("ridge", 0.388),
+    Baseline("chance", 0.125),
+    Baseline("logistic", 0.75),
+)
 MOVIE_KEY = f"{BRAINSET_ID}/1/natural_movie_one_image/MovieSSIM()/test"
 DG_KEY = f"{BRAINSET_ID}/1/drifting_gratings_orientation/MulticlassAccuracy()/test"
 
@@ -57,14 +65,14 @@ def test_a_cpu_size_counts_about_what_its_name_says(size, named):
 
 
 def test_the_count_leaves_out_the_vocabularies_and_the_frame_decoder():
-    counts = scaling._module_parameters("capoyo_48k", (16, 32, 4))
+    counts = module_parameters("capoyo_48k", (16, 32, 4))
     assert "unit_emb" not in counts and "session_emb" not in counts  # lazy: not counted
     assert counts["frame_decoder"] > 0
     assert parameter_count("capoyo_48k") == sum(counts.values()) - counts["frame_decoder"]
 
 
 def test_counting_leaves_torch_s_random_state_alone():
-    scaling._module_parameters.cache_clear()
+    module_parameters.cache_clear()
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
@@ -92,7 +100,7 @@ def test_quick_settings():
 @pytest.fixture
 def fake_stage(monkeypatch):
     """Every stage returns a result without training; calls and configs are recorded."""
-    calls: dict[str, list] = {"configs": [], "stages": []}
+    calls: dict[str, list] = {"configs": [], "stages": [], "baselines": []}
 
     def configs(data_root, out_dir, *, variants, settings, min_units):
         calls["configs"].append((Path(out_dir), tuple(variants)))
@@ -110,8 +118,13 @@ def fake_stage(monkeypatch):
             f"{arm}/seed_{seed}/{stage}", command, Path(), Path(), Path(), metrics, 0
         )
 
+    def baselines(stages, *, data_root):
+        calls["baselines"].append({name: run.command for name, run in stages.items()})
+        return None, BASELINES if "finetune_dg" in stages else BASELINES[:2]
+
     monkeypatch.setattr(scaling, "write_curriculum_configs", configs)
     monkeypatch.setattr(arms, "_run_arm_stage", stage)
+    monkeypatch.setattr(scaling, "arm_baselines", baselines)
     return calls
 
 
@@ -151,9 +164,21 @@ def test_every_size_arm_and_seed_runs_once_with_its_model(fake_stage, tmp_path, 
     assert {p.metric for p in result.points} == {"movie_ssim"}  # no DG runs: no DG points
     assert result.headline() == (
         "movie SSIM (test), POYO-CAP: 0.305 -> 0.405 (monotonic); "
-        "from scratch: 0.355 -> 0.355 (not monotonic)"
+        "from scratch: 0.355 -> 0.355 (not monotonic); baselines: mean frame 0.171, ridge 0.388"
     )
+    # the baselines of the smallest size's first POYO-CAP run: the same test frames as all
+    assert fake_stage["baselines"] == [
+        {
+            stage: ("poyocap", "train", "model=capoyo_48k", "seed=0", stage)
+            for stage in ("pretrain", "finetune_movie")
+        }
+    ]
+    assert "mean frame (training split) 0.171; ridge regression" in result.markdown_path.read_text()
     saved = json.loads(result.json_path.read_text())
+    assert saved["baselines"] == {
+        "mean_frame": {"metric": "movie_ssim", "value": 0.171},
+        "ridge": {"metric": "movie_ssim", "value": 0.388},
+    }
     assert saved["monotonic"] == {
         "poyocap": {"movie_ssim": True},
         "poyocap_no_pretraining": {"movie_ssim": False},
@@ -188,6 +213,7 @@ def test_with_dg_runs_both_metrics_are_reported(fake_stage, tmp_path):
         ("poyocap_no_pretraining", "movie_ssim"): pytest.approx((0.38,)),
         ("poyocap_no_pretraining", "dg_accuracy"): (0.25,),
     }
+    assert result.headline().endswith("baselines: chance 0.125, logistic 0.750")
     assert result.monotonic("poyocap", "dg_accuracy") is None  # one size: no curve
     assert "has one size: no curve to judge." in result.markdown_path.read_text()
 
@@ -207,7 +233,7 @@ def test_with_dg_runs_both_metrics_are_reported(fake_stage, tmp_path):
 def test_bad_arguments_are_refused_before_anything_runs(fake_stage, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_scaling(tmp_path / "out", **({"data_root": tmp_path} | kwargs))
-    assert fake_stage == {"configs": [], "stages": []}
+    assert fake_stage == {"configs": [], "stages": [], "baselines": []}
     assert not (tmp_path / "out").exists()
 
 
@@ -257,6 +283,7 @@ def fake_trainer(monkeypatch, tmp_path):
     monkeypatch.setattr(scaling, "write_curriculum_configs", fake.configs)
     monkeypatch.setattr(arms, "run_logged", fake.train)
     monkeypatch.setattr(arms, "find_run_outputs", fake.outputs)
+    monkeypatch.setattr(scaling, "arm_baselines", lambda stages, **k: (None, BASELINES[:2]))
     data_root = tmp_path / "data"
     (data_root / BRAINSET_ID).mkdir(parents=True)
     (data_root / BRAINSET_ID / "1.h5").write_bytes(b"")

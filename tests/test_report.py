@@ -190,8 +190,11 @@ def light_report(monkeypatch, tmp_path):
             write_report=lambda table, out: {"figure": figure, "lines_csv": tmp_path / "l.csv"},
         ),
     )
-    monkeypatch.setattr(report, "evaluate_movie_baselines", lambda *a, **k: RIDGE_MOVIE)
-    monkeypatch.setattr(report, "dg_baselines", lambda *a, **k: list(BASELINES[2:]), raising=False)
+    monkeypatch.setattr(
+        report,
+        "arm_baselines",
+        lambda stages, **k: (RIDGE_MOVIE, BASELINES if "finetune_dg" in stages else BASELINES[:2]),
+    )
 
     def write(cap, scratch, seed=42):
         return write_curriculum_report(

@@ -28,6 +28,7 @@ averages the model's per-recording test metrics.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from poyocap_plugin.normalize import missing_at_mean
 from poyocap_plugin.workflow.checkpoints import TrainCheckpoint, load_train_checkpoint
 from poyocap_plugin.workflow.probe import linear_probe_accuracy
 from poyocap_plugin.workflow.probe.features import drifting_grating_spec
+from poyocap_plugin.workflow.runs import StageResult
 
 __all__ = [
     "BASELINE_METRICS",
@@ -50,6 +52,7 @@ __all__ = [
     "DecodedFrames",
     "MovieBaselines",
     "MovieFrames",
+    "arm_baselines",
     "dg_baselines",
     "evaluate_movie_baselines",
     "mean_frame_decoder",
@@ -367,3 +370,29 @@ def dg_baselines(checkpoint: Path, *, data_root: Path | None = None) -> list[Bas
         Baseline("chance", 1.0 / drifting_grating_spec().dim),
         Baseline("logistic", float(np.mean(accuracies))),
     ]
+
+
+def arm_baselines(
+    stages: Mapping[str, StageResult], *, data_root: Path | None = None
+) -> tuple[MovieBaselines | None, tuple[Baseline, ...]]:
+    """The baselines of the stage-2 runs of one arm and seed: movie and DG, where each ran.
+
+    Every arm of a curriculum tests on the same frames and trials, so one arm's runs serve all.
+
+    Args:
+        stages: ``{stage: result}`` of one arm and seed, as
+            :func:`~poyocap_plugin.workflow.arms.run_arms` returns them.
+        data_root: The processed-data root, if not the runs'.
+
+    Returns:
+        The movie run's evaluation (None without one: it holds the ridge decoder's frames)
+        and every baseline.
+    """
+    movie, baselines = None, []
+    if "finetune_movie" in stages:
+        checkpoint = stages["finetune_movie"].best_checkpoint
+        movie = evaluate_movie_baselines(checkpoint, data_root=data_root)
+        baselines += movie.baselines
+    if "finetune_dg" in stages:
+        baselines += dg_baselines(stages["finetune_dg"].best_checkpoint, data_root=data_root)
+    return movie, tuple(baselines)

@@ -28,8 +28,7 @@ from poyocap_plugin.workflow.baselines import (
     BASELINE_METRICS,
     BASELINE_TITLES,
     Baseline,
-    dg_baselines,
-    evaluate_movie_baselines,
+    arm_baselines,
 )
 from poyocap_plugin.workflow.files import write_text_atomically
 from poyocap_plugin.workflow.probe import probe_checkpoint
@@ -293,11 +292,8 @@ def write_curriculum_report(
     }
     first = {arm: by_seed[min(by_seed)] for arm, by_seed in runs.items()}
     cap, baseline = first[_CAP], first[_SCRATCH]
-    movie = evaluate_movie_baselines(cap["finetune_movie"].best_checkpoint, data_root=data_root)
-    baselines = list(movie.baselines)
-    if "finetune_dg" in cap:
-        baselines += dg_baselines(cap["finetune_dg"].best_checkpoint, data_root=data_root)
-    summary = summarize_curriculum(runs, tuple(baselines))
+    movie, baselines = arm_baselines(cap, data_root=data_root)
+    summary = summarize_curriculum(runs, baselines)
     write_summary(summary, report_dir / "summary.json")
 
     predictability = predictability_report.write_report(

@@ -6,11 +6,9 @@ and monotonically with model size while the baselines plateau. :func:`run_scalin
 (resumable) and writes the means with their 95 % CIs to ``scaling.{json,csv,png,md}``.
 
 .. note::
-    A size's parameters are its trunk's (:data:`~poyocap_plugin.models.trunk.TRUNK_MODULES`,
-    what stage 1 hands to stage 2 and what the config names count), without the unit and
-    session vocabularies (data-dependent) and the frame decoder, whose size follows the
-    decoded frame size, a run setting; the whole stage-2 count is ``model_parameters`` in
-    ``scaling.json``. The paper does not say which parameters its sizes count.
+    A size's parameters are its trunk's (:mod:`.model_sizes`); the whole stage-2 count is
+    ``model_parameters`` in ``scaling.json``. The paper does not say which parameters its
+    sizes count.
 """
 
 from __future__ import annotations
@@ -22,21 +20,26 @@ import logging
 import shlex
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from functools import cache
-from importlib import resources
 from itertools import pairwise
 from pathlib import Path
 
-from poyocap_plugin.models.trunk import TRUNK_MODULES
-from poyocap_plugin.workflow import trainer
+from poyocap_plugin.workflow.analyses.model_sizes import (
+    CPU_SIZES,
+    check_sizes,
+    model_sizes,
+    module_parameters,
+    parameter_count,
+    trunk_parameters,
+)
 from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.arms import run_arms
+from poyocap_plugin.workflow.baselines import BASELINE_TITLES, Baseline, arm_baselines
 from poyocap_plugin.workflow.curriculum import write_curriculum_configs
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
 from poyocap_plugin.workflow.runs import StageResult, arm_metrics
 from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
-from poyocap_plugin.workflow.stages import ARMS, CURRICULUM_ARMS, METRICS, STAGES
+from poyocap_plugin.workflow.stages import ARMS, CURRICULUM_ARMS, METRICS
 from poyocap_plugin.workflow.statistics import MeanCI, mean_ci95
 
 __all__ = [
@@ -53,90 +56,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CPU_SIZES: tuple[str, ...] = ("capoyo_48k", "capoyo_250k", "capoyo_1.2M")
-"""The sweep's default sizes: the shipped ones that train on a CPU, about 5x apart."""
 QUICK_SIZES: tuple[str, ...] = CPU_SIZES[:2]
 """The sizes of ``--quick``: the two that train in minutes on a CPU."""
 QUICK_SEEDS: tuple[int, ...] = (0, 1)
 """The seeds of ``--quick``: two, the fewest that give a 95 % CI."""
-
-
-def model_sizes() -> list[str]:
-    """The shipped CAPOYO model-size configs (``model/capoyo_*.yaml``), by name."""
-    names = [e.name for e in (resources.files("poyocap_plugin") / "configs" / "model").iterdir()]
-    return sorted(n[:-5] for n in names if n.startswith("capoyo_") and n.endswith(".yaml"))
-
-
-def _check_sizes(sizes: Sequence[str]) -> None:
-    available = model_sizes()
-    unknown = [size for size in sizes if size not in available]
-    if unknown:
-        raise ValueError(f"unknown model size config(s) {unknown!r}; available: {available}")
-
-
-@cache
-def _module_parameters(
-    model_config_name: str, frame_size: tuple[int, int, int] | None
-) -> dict[str, int]:
-    """Trainable, initialised parameters of the stage-2 movie model, by top-level module."""
-    import hydra
-    import torch
-    from hydra import compose, initialize_config_dir
-    from torch.nn.parameter import UninitializedParameter
-    from torch_brain.registry import MODALITY_REGISTRY
-
-    import poyocap_plugin.modalities  # noqa: F401  (the registry train.py builds models with)
-
-    train_py = trainer.find_trainer()
-    if train_py is None:
-        raise FileNotFoundError(
-            "The stock trainer, whose configs/defaults.yaml every stage config uses, is not "
-            "cached: run `poyocap trainer` first"
-        )
-    # the dataset group is data, not model: dropped, so no dataset config is needed
-    overrides = [f"model={model_config_name}", "~dataset"]
-    if frame_size is not None:
-        height, width, num_stages = frame_size
-        overrides += [
-            f"model.frame_decoder.height={height}",
-            f"model.frame_decoder.width={width}",
-            f"+model.frame_decoder.num_stages={num_stages}",
-        ]
-    config_dir = train_py.parent / "configs"
-    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        # the stage-2 movie model: it holds the trunk and the frame decoder
-        cfg = compose(config_name=STAGES["finetune_movie"].config_name, overrides=overrides)
-    with torch.random.fork_rng(devices=[]):  # leaves the caller's RNG as it was
-        model = hydra.utils.instantiate(cfg.model, readout_specs=MODALITY_REGISTRY)
-    counts: dict[str, int] = {}
-    for name, parameter in model.named_parameters():
-        # the unit/session vocabularies stay uninitialised (lazy) until initialize_vocab
-        if isinstance(parameter, UninitializedParameter) or not parameter.requires_grad:
-            continue
-        module = name.split(".", 1)[0]
-        counts[module] = counts.get(module, 0) + parameter.numel()
-    return counts
-
-
-def _trunk(counts: dict[str, int]) -> int:
-    return sum(n for module, n in counts.items() if module in TRUNK_MODULES)
-
-
-def parameter_count(model_config_name: str) -> int:
-    """Trainable parameters of a CAPOYO size config's trunk, without the vocabularies.
-
-    The stage-2 movie config is composed with ``model=<model_config_name>`` on the stock
-    trainer's search path and instantiated as train.py does (torch's global RNG is left as
-    it was). Counted: :data:`~poyocap_plugin.models.trunk.TRUNK_MODULES`, what the size names
-    count. Not counted: the vocabularies (lazy until ``initialize_vocab``) and the frame
-    decoder (its size follows the decoded frame's). Cached per name.
-
-    Raises:
-        ValueError: For an unknown config name; the available ones are listed.
-        FileNotFoundError: If the stock trainer was never fetched.
-    """
-    _check_sizes([model_config_name])
-    return _trunk(_module_parameters(model_config_name, None))
 
 
 def quick_settings(settings: CurriculumSettings) -> CurriculumSettings:
@@ -185,17 +108,25 @@ _VERDICTS = {
 }
 
 
+def _short(baseline: Baseline) -> str:
+    """``mean frame``, ``ridge``, ...: a baseline's name in a headline or legend."""
+    return baseline.name.replace("_", " ")
+
+
 @dataclass(frozen=True)
 class ScalingResult:
     """What :func:`run_scaling` produced.
 
     Attributes:
         points: One per size, arm and metric, sizes by increasing parameter count.
+        baselines: The baselines of each metric on the same test frames and trials
+            (:func:`~poyocap_plugin.workflow.baselines.arm_baselines`).
         json_path, csv_path, figure_path, markdown_path: ``scaling.json``, ``scaling.csv``,
             ``scaling.png`` and ``scaling.md``.
     """
 
     points: tuple[ScalingPoint, ...]
+    baselines: tuple[Baseline, ...]
     json_path: Path
     csv_path: Path
     figure_path: Path
@@ -210,8 +141,12 @@ class ScalingResult:
         means = [p.mean for p in self.curve(arm, metric)]
         return None if len(means) < 2 else all(a < b for a, b in pairwise(means))
 
+    def baselines_of(self, metric: str) -> tuple[Baseline, ...]:
+        return tuple(b for b in self.baselines if b.metric == metric)
+
     def headline(self) -> str:
-        """E.g. ``movie SSIM (test), POYO-CAP: 0.250 -> 0.270 (monotonic); from scratch: ...``."""
+        """E.g. ``movie SSIM (test), POYO-CAP: 0.250 -> 0.270 (monotonic); from scratch: ...;
+        baselines: mean frame 0.171, ridge 0.388``."""
         parts = []
         for metric in dict.fromkeys(p.metric for p in self.points):
             curves = []
@@ -219,6 +154,9 @@ class ScalingResult:
                 means = " -> ".join(f"{p.mean:.3f}" for p in self.curve(arm, metric))
                 verdict = _VERDICTS[self.monotonic(arm, metric)][0]
                 curves.append(f"{ARMS[arm].title}: {means} ({verdict})")
+            floors = [f"{_short(b)} {b.value:.3f}" for b in self.baselines_of(metric)]
+            if floors:
+                curves.append("baselines: " + ", ".join(floors))
             parts.append(f"{METRICS[metric]}, " + "; ".join(curves))
         return " | ".join(parts)
 
@@ -250,10 +188,14 @@ def _summary(
     result: ScalingResult, runs: _Runs, counts: dict[str, dict[str, int]], **header: object
 ) -> dict:
     """``scaling.json``: ``header``; per size its counts, values, means, CIs and runs; verdicts."""
-    summary: dict = header | {"sizes": {}, "monotonic": {}}
+    summary: dict = header | {
+        "sizes": {},
+        "monotonic": {},
+        "baselines": {b.name: {"metric": b.metric, "value": b.value} for b in result.baselines},
+    }
     for size, by_task in runs.items():
         summary["sizes"][size] = {
-            "parameters": _trunk(counts[size]),
+            "parameters": trunk_parameters(counts[size]),
             "model_parameters": sum(counts[size].values()),  # frame decoder included
             "arms": {},
             "runs": [
@@ -301,6 +243,12 @@ def _markdown(result: ScalingResult, *, seeds: Sequence[int], simulated: bool) -
         for size, parameters in dict.fromkeys((p.size, p.parameters) for p in result.points):
             cells = [str(p.summary) for p in result.points if (p.size, p.metric) == (size, metric)]
             lines.append(f"| {size} | {parameters:,} | " + " | ".join(cells) + " |")
+        floors = [f"{BASELINE_TITLES[b.name]} {b.value:.3f}" for b in result.baselines_of(metric)]
+        if floors:
+            lines.append(
+                "\nBaselines on the same test data (the smallest size's first POYO-CAP run's "
+                "recordings and neurons): " + "; ".join(floors) + "."
+            )
         lines.append("")
         for arm in arms:
             verdict = _VERDICTS[result.monotonic(arm, metric)][1]
@@ -327,6 +275,8 @@ def _write_figure(result: ScalingResult, path: Path) -> None:
             x, y = [p.parameters for p in curve], [p.mean for p in curve]
             ci = [p.summary.half_width or 0.0 for p in curve]
             axes.errorbar(x, y, yerr=ci, marker="o", capsize=3, label=ARMS[arm].title)
+        for baseline, style in zip(result.baselines_of(metric), ("--", ":"), strict=False):
+            axes.axhline(baseline.value, color="grey", linestyle=style, label=_short(baseline))
         axes.set(xscale="log", xlabel="trunk parameters", ylabel=METRICS[metric])
         axes.set_title(f"{METRICS[metric]}: mean ± 95 % CI")
         axes.legend()
@@ -371,7 +321,7 @@ def run_scaling(
     """
     if not sizes or len(set(sizes)) != len(sizes):
         raise ValueError(f"sizes must name at least one model size, each once; got {sizes!r}")
-    _check_sizes(sizes)
+    check_sizes(sizes)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must name at least one seed, each once; got {seeds!r}")
     if (data_root is None) == (simulation is None):
@@ -382,8 +332,9 @@ def run_scaling(
     settings = replace(settings or CurriculumSettings.preset("cpu"), dg=dg)
     # one model per size, at the frame size the runs decode (its whole count is recorded too)
     frame_size = None if settings.frame_size is None else tuple(settings.frame_size)
-    counts = {size: _module_parameters(size, frame_size) for size in sizes}
-    parameters = {s: _trunk(counts[s]) for s in sorted(sizes, key=lambda s: _trunk(counts[s]))}
+    counts = {size: module_parameters(size, frame_size) for size in sizes}
+    trunks = {size: trunk_parameters(count) for size, count in counts.items()}
+    parameters = {size: trunks[size] for size in sorted(sizes, key=trunks.__getitem__)}
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     if simulation is not None:
@@ -405,8 +356,12 @@ def run_scaling(
             runs_dir=out_dir / "runs" / size,
             settings=replace(settings, model=size),
         )
+    # every size and arm tests on the same frames and trials: one run's baselines serve all
+    smallest = runs[next(iter(parameters))]
+    _, baselines = arm_baselines(smallest[CURRICULUM_ARMS[0], seeds[0]], data_root=data_root)
     result = ScalingResult(
         points=_collect_points(runs, parameters, seeds),
+        baselines=baselines,
         json_path=result_path(out_dir, "scaling"),
         csv_path=out_dir / "scaling.csv",
         figure_path=out_dir / "scaling.png",
