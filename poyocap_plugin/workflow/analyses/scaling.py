@@ -142,6 +142,7 @@ class ScalingResult:
         return None if len(means) < 2 else all(a < b for a, b in pairwise(means))
 
     def baselines_of(self, metric: str) -> tuple[Baseline, ...]:
+        """The baselines scored by ``metric``, e.g. mean frame and ridge for movie SSIM."""
         return tuple(b for b in self.baselines if b.metric == metric)
 
     def headline(self) -> str:
