@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -27,26 +26,27 @@ from _stats import mean_ci
 from poyocap_plugin.workflow.runs import StageResult, arm_metrics, find_run_outputs
 from poyocap_plugin.workflow.stages import STAGES
 from poyocap_plugin.workflow.statistics import paired
+from poyocap_plugin.workflow.steps import read_marker, run_logged, run_step
 
 STAGE2 = [stage for stage in STAGES if stage != "pretrain"]
 
 
 def _recorded(run_dir: Path) -> tuple[list[str], dict[str, float]]:
     """A finished run's command and test metrics, from its done-marker."""
-    marker = json.loads((run_dir / "done.json").read_text())
+    marker = read_marker(run_dir)
+    if marker is None:
+        raise FileNotFoundError(f"{run_dir}: no done-marker; is the Table 3 run finished?")
     return marker["signature"]["command"], marker["outputs"]["test_metrics"]
 
 
 def _rerun(command: list[str], log_dir: Path) -> dict[str, float]:
-    result = log_dir / "result.json"
-    if result.exists():
-        return json.loads(result.read_text())["test_metrics"]
-    log_dir.mkdir(parents=True, exist_ok=True)
-    with open(log_dir / "train.log", "w") as log:
-        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
-    metrics = find_run_outputs(log_dir).test_metrics
-    result.write_text(json.dumps({"command": command, "test_metrics": metrics}, indent=1))
-    return metrics
+    """One run, skipped when its done-marker records the same command (the curriculum's)."""
+
+    def action() -> dict[str, dict[str, float]]:
+        run_logged(command, log_dir / "train.log")
+        return {"test_metrics": find_run_outputs(log_dir).test_metrics}
+
+    return run_step(str(log_dir), log_dir, {"command": command}, action)["test_metrics"]
 
 
 def _arm_value(metrics_by_stage: dict[str, dict[str, float]], metric: str) -> float:
