@@ -2,12 +2,13 @@
 regression, the landscape's directions, and both analyses end to end on checkpoints."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from poyocap_plugin.workflow.analyses import fisher, landscape
+from poyocap_plugin.workflow.analyses import populations
 from poyocap_plugin.workflow.analyses.fisher import per_sample_squared_gradient_norms, run_fisher
 from poyocap_plugin.workflow.analyses.landscape import (
     filter_normalised_directions,
@@ -184,10 +185,10 @@ def test_held_out_windows_are_fixed_and_give_the_masked_loss(tmp_path, tiny_data
 
 
 @pytest.fixture
-def fake_stage1_runs(tmp_path, tiny_data_root, monkeypatch):
+def stage1_checkpoints(tmp_path, tiny_data_root):
     """Two populations' stage-1 "runs": three per-epoch checkpoints each, drifting away
-    from the initial weights, in train.py's checkpoint layout."""
-    runs = {}
+    from the initial weights, in train.py's checkpoint layout; the last epoch's of each."""
+    checkpoints = {}
     for k, population in enumerate(("predictable", "unpredictable")):
         folder = tmp_path / population / "checkpoints"
         folder.mkdir(parents=True)
@@ -196,21 +197,20 @@ def fake_stage1_runs(tmp_path, tiny_data_root, monkeypatch):
             write_stage1_checkpoint(
                 path, tiny_data_root, trained=True, scale=0.02, noise_seed=10 * k + epoch
             )
-        runs[population] = StageResult(population, (), path, path, path, {}, 1.0)
-
-    def fake_pretrain_runs(out_dir, **kwargs):
-        return tiny_data_root, runs
-
-    monkeypatch.setattr(landscape, "pretrain_runs", fake_pretrain_runs)
-    monkeypatch.setattr(fisher, "pretrain_runs", fake_pretrain_runs)
-    return runs
+        checkpoints[population] = path
+    return checkpoints
 
 
 def test_landscape_maps_both_populations_and_writes_its_files(
-    tmp_path, tiny_data_root, fake_stage1_runs
+    tmp_path, tiny_data_root, stage1_checkpoints
 ):
     result = run_landscape(
-        tmp_path / "out", data_root=tiny_data_root, steps=5, max_windows=4, batch_size=4
+        tmp_path / "out",
+        data_root=tiny_data_root,
+        checkpoints=stage1_checkpoints,
+        steps=5,
+        max_windows=4,
+        batch_size=4,
     )
     assert set(result.landscapes) == {"predictable", "unpredictable"}
     for land in result.landscapes.values():
@@ -232,8 +232,9 @@ def test_landscape_maps_both_populations_and_writes_its_files(
     assert rows[0] == "population,a,b,loss" and len(rows) == 1 + 2 * 25
     assert result.files["png"].stat().st_size > 0
     assert "paper: 138x" in result.headline()
+    assert record["populations"]["predictable"]["command"] is None  # given, not trained here
     # the centre of each grid is the final checkpoint's held-out loss
-    final = load_train_checkpoint(fake_stage1_runs["predictable"].last_checkpoint)
+    final = load_train_checkpoint(stage1_checkpoints["predictable"])
     model = final.load_model()
     windows = held_out_windows(final, model, root=tiny_data_root, max_windows=4)
     assert result.landscapes["predictable"].surface[2, 2] == pytest.approx(
@@ -241,8 +242,10 @@ def test_landscape_maps_both_populations_and_writes_its_files(
     )
 
 
-def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fake_stage1_runs):
-    result = run_fisher(tmp_path / "out", data_root=tiny_data_root, max_windows=3)
+def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, stage1_checkpoints):
+    result = run_fisher(
+        tmp_path / "out", data_root=tiny_data_root, checkpoints=stage1_checkpoints, max_windows=3
+    )
     for population in ("predictable", "unpredictable"):
         f = result.populations[population]
         assert set(f.squared_norms) == {"trained", "initial"}
@@ -259,7 +262,7 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fa
     assert len(rows) == 1 + 2 * 2 * 3
     assert "paper: 1.93x" in result.headline()
     # the first window's value, by hand, at the trained and at the initial weights
-    final = load_train_checkpoint(fake_stage1_runs["predictable"].last_checkpoint)
+    final = load_train_checkpoint(stage1_checkpoints["predictable"])
     trained = final.load_model()
     initial = final.initial_model(seed=final.config.seed, vocabularies_of=trained)
     windows = held_out_windows(final, trained, root=tiny_data_root, max_windows=3)
@@ -271,6 +274,63 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, fa
         expected = sum(float(g.pow(2).sum()) for g in gradients)
         got = result.populations["predictable"].squared_norms[point][0]
         assert got == pytest.approx(expected, rel=1e-5), point
+
+
+def test_stage1_runs_end_at_the_last_epoch_and_keep_their_command(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in ("epoch_epoch=00.ckpt", "epoch_epoch=01.ckpt", "last.ckpt"):
+        (folder / name).write_bytes(b"")
+    trained = StageResult("poyocap/seed_0/pretrain", ("poyocap", "train"), *[folder] * 3, {}, 1.0)
+    trained = replace(trained, last_checkpoint=folder / "last.ckpt")
+
+    def fake_pretrain_runs(out_dir, **kwargs):
+        return tmp_path, {"predictable": trained}
+
+    monkeypatch.setattr(populations, "pretrain_runs", fake_pretrain_runs)
+    _, runs = populations.stage1_runs(tmp_path, data_root=tmp_path, seed=0)
+    assert runs == {
+        "predictable": populations.Stage1Run(folder / "epoch_epoch=01.ckpt", ("poyocap", "train"))
+    }
+
+
+def test_given_checkpoints_are_checked_before_anything_runs(tmp_path, stage1_checkpoints):
+    given = {"sst": stage1_checkpoints["predictable"], "vip": tmp_path / "missing.ckpt"}
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        populations.stage1_runs(tmp_path / "out", checkpoints=given, data_root=tmp_path, seed=0)
+    with pytest.raises(ValueError, match="need the data_root they were trained on"):
+        populations.stage1_runs(tmp_path / "out", checkpoints=stage1_checkpoints, seed=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_given_end_point_closes_the_path_of_the_epochs_beside_it(
+    tmp_path, tiny_data_root, stage1_checkpoints
+):
+    folder = stage1_checkpoints["predictable"].parent
+    last = write_stage1_checkpoint(folder / "last.ckpt", tiny_data_root, trained=True, scale=0.02)
+    middle = folder / "epoch_epoch=01.ckpt"
+    for end, length in ((last, 5), (middle, 3)):  # initial, the epochs up to it, the end
+        final, models = populations.trajectory(
+            populations.Stage1Run(end, None), data_root=tiny_data_root
+        )
+        assert final.path == end.resolve() and len(models) == length
+        ends = dict(load_train_checkpoint(end).load_model().named_parameters())
+        assert all(torch.equal(ends[k], v) for k, v in models[-1].named_parameters())
+
+
+def test_any_named_populations_are_analysed_without_a_ratio(
+    tmp_path, tiny_data_root, stage1_checkpoints
+):
+    given = {"sst": stage1_checkpoints["predictable"], "cux2": stage1_checkpoints["unpredictable"]}
+    result = run_fisher(
+        tmp_path / "out", data_root=tiny_data_root, checkpoints=given, max_windows=2
+    )
+    assert list(result.populations) == ["sst", "cux2"]
+    assert (
+        result.ratio("trained") is None and "predictable / unpredictable" not in result.headline()
+    )
+    record = json.loads(result.files["json"].read_text())
+    assert record["populations"]["sst"]["checkpoint"] == str(given["sst"].resolve())
 
 
 def test_the_report_links_the_analyses_run_on_its_data(tmp_path):
@@ -291,11 +351,12 @@ def test_the_report_links_the_analyses_run_on_its_data(tmp_path):
 
 
 def test_random_directions_span_the_unit_square_without_a_path(
-    tmp_path, tiny_data_root, fake_stage1_runs
+    tmp_path, tiny_data_root, stage1_checkpoints
 ):
     result = run_landscape(
         tmp_path / "out",
         data_root=tiny_data_root,
+        checkpoints=stage1_checkpoints,
         directions="random",
         steps=3,
         max_windows=2,

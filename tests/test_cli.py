@@ -146,8 +146,16 @@ OPTIONS = {
     "probe": ["--out", "--data-root", "--seed", "--batch-size", "--device", "--pooling"],
     "curriculum": [*_SHARED, "--seed", "--seeds", "--dg", "--no-dg", "--stop-after"],
     "table3": [*_SHARED, "--seed", "--arm"],
-    "analyze landscape": [*_SHARED, "--seed", "--directions", "--steps", "--windows", "--device"],
-    "analyze fisher": [*_SHARED, "--seed", "--windows", "--device"],
+    "analyze landscape": [
+        *_SHARED,
+        "--seed",
+        "--directions",
+        "--steps",
+        "--windows",
+        "--device",
+        "--checkpoint",
+    ],
+    "analyze fisher": [*_SHARED, "--seed", "--windows", "--device", "--checkpoint"],
     "analyze scaling": [*_SHARED, "--size", "--seed", "--quick", "--dg", "--no-dg"],
 }
 
@@ -641,6 +649,26 @@ class TestAnalyze:
             "--windows", "5", "--seed", "2", "--device", "cpu",
         )  # fmt: skip
         assert (seen["max_windows"], seen["seed"], seen["device"]) == (5, 2, "cpu")
+        assert seen["checkpoints"] is None  # none given: train stage 1
+
+    @pytest.mark.parametrize("command", ["landscape", "fisher"])
+    def test_named_checkpoints_reach_the_analysis(self, tmp_path, monkeypatch, command):
+        seen = {}
+
+        def fake_run(out_dir, **kwargs):
+            seen.update(kwargs)
+            raise SystemExit(0)
+
+        monkeypatch.setattr(cli_analyses, f"run_{command}", fake_run)
+        given = ("--checkpoint", "sst=a/last.ckpt", "--checkpoint", "cux2=b=c.ckpt")
+        invoke("analyze", command, tmp_path / "out", "--data-root", tmp_path, *given)
+        assert seen["checkpoints"] == {"sst": Path("a/last.ckpt"), "cux2": Path("b=c.ckpt")}
+        for bad in ("last.ckpt", "=last.ckpt", "sst=", "sst=a --checkpoint sst=b"):
+            result = invoke(
+                "analyze", command, tmp_path / "out", "--data-root", tmp_path,
+                *[part for item in bad.split(" --checkpoint ") for part in ("--checkpoint", item)],
+            )  # fmt: skip
+            assert result.exit_code == 2 and "give NAME=PATH" in result.output, bad
 
     @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
     def test_cuda_without_cuda_is_named_before_any_run(self, tmp_path):

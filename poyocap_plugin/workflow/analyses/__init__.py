@@ -7,8 +7,10 @@ definitions chosen where the paper is silent.
 
 Modules: :mod:`.roughness` (roughness of a loss surface on a grid), :mod:`.objective` (the
 stage-1 loss of a checkpoint on held-out windows), :mod:`.populations` (stage 1 on each
-population), :mod:`.landscape` (the loss surface over two directions), :mod:`.fisher`
-(Fisher information per data point), :mod:`.scaling` (the sweep over model sizes). Where
+population, or given checkpoints), :mod:`.landscape` (the loss surface over two
+directions), :mod:`.fisher` (Fisher information per data point), :mod:`.model_sizes` (the
+model-size configs and their parameter counts), :mod:`.scaling` (the sweep over model
+sizes). Where
 each writes its result: :mod:`poyocap_plugin.workflow.analysis_results`.
 """
 

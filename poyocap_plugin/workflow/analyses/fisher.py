@@ -24,7 +24,7 @@ import functools
 import io
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,7 +37,12 @@ from poyocap_plugin.workflow.analyses.objective import (
     masked_latent_loss,
     parameters_named,
 )
-from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
+from poyocap_plugin.workflow.analyses.populations import (
+    POPULATIONS,
+    Stage1Run,
+    stage1_runs,
+    trajectory,
+)
 from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
 from poyocap_plugin.workflow.probe.features import torch_device
@@ -98,15 +103,15 @@ class PopulationFisher:
     """One population's squared per-window gradient norms at each parameter point.
 
     Attributes:
-        population: A key of :data:`~.populations.POPULATIONS`.
-        checkpoint: The final stage-1 checkpoint.
+        population: A key of :data:`~.populations.POPULATIONS`, or a given checkpoint's name.
+        run: Its stage-1 run.
         squared_norms: ``{"trained": (N,), "initial": (N,)}``: at the final weights and at
             the weights stage 1 started from.
         starts: ``(recording, start_s)`` of each window.
     """
 
     population: str
-    checkpoint: Path
+    run: Stage1Run
     squared_norms: dict[str, np.ndarray]
     starts: tuple[tuple[str, float], ...]
 
@@ -157,6 +162,7 @@ def run_fisher(
     data_root: Path | None = None,
     simulation: SimulationSettings | None = None,
     settings: CurriculumSettings | None = None,
+    checkpoints: Mapping[str, Path] | None = None,
     seed: int = 0,
     max_windows: int = 128,
     device: str = "cpu",
@@ -171,6 +177,8 @@ def run_fisher(
         out_dir: Where data (when simulated), configs, runs and results go.
         data_root, simulation: The data, exactly one (see :func:`~.populations.pretrain_runs`).
         settings: Run sizes; default the ``cpu`` preset.
+        checkpoints: Stage-1 checkpoints to read instead of training, by population name
+            (see :func:`~.populations.stage1_runs`).
         seed: train.py's seed.
         max_windows: Held-out (validation-split) windows per population, one sample each.
         device: Torch device of the gradients.
@@ -178,8 +186,9 @@ def run_fisher(
     """
     target = torch_device(device)
     out_dir = Path(out_dir).resolve()
-    data_root, runs = pretrain_runs(
+    data_root, runs = stage1_runs(
         out_dir,
+        checkpoints=checkpoints,
         data_root=data_root,
         simulation=simulation,
         settings=settings,
@@ -201,7 +210,7 @@ def run_fisher(
                 parameters_named(model, names),
                 len(samples),
             )
-        populations[population] = PopulationFisher(population, final.path, norms, windows.starts)
+        populations[population] = PopulationFisher(population, run, norms, windows.starts)
     result = FisherResult(populations, files={})
     result = replace(result, files=_write(out_dir, result, data_root))
     logger.info("%s", result.headline())
@@ -227,7 +236,8 @@ def _write(out_dir: Path, result: FisherResult, data_root: Path) -> dict[str, Pa
         "ratio_predictable_over_unpredictable": {point: result.ratio(point) for point in POINTS},
         "populations": {
             p: {
-                "checkpoint": str(f.checkpoint),
+                "checkpoint": str(f.run.checkpoint),
+                "command": f.run.command,
                 "n_windows": len(f.starts),
                 **{
                     point: {
@@ -265,7 +275,13 @@ def _plot(result: FisherResult, path: Path) -> None:
         names = list(result.populations)
         traces = [result.populations[p].trace(point) for p in names]
         errors = [t.half_width or 0.0 for t in traces]
-        axis.bar(names, [t.mean for t in traces], yerr=errors, capsize=6, color=["C0", "C1"])
+        axis.bar(
+            names,
+            [t.mean for t in traces],
+            yerr=errors,
+            capsize=6,
+            color=[f"C{i}" for i in range(len(names))],
+        )
         ratio = result.ratio(point)
         axis.set_title(f"{point} weights" + ("" if ratio is None else f": ratio {ratio:.3g}x"))
         axis.set_ylabel("Fisher trace per window (mean ± 95 % CI)")

@@ -27,7 +27,7 @@ import functools
 import io
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, get_args
@@ -41,7 +41,12 @@ from poyocap_plugin.workflow.analyses.objective import (
     mean_loss,
     parameters_named,
 )
-from poyocap_plugin.workflow.analyses.populations import POPULATIONS, pretrain_runs, trajectory
+from poyocap_plugin.workflow.analyses.populations import (
+    POPULATIONS,
+    Stage1Run,
+    stage1_runs,
+    trajectory,
+)
 from poyocap_plugin.workflow.analyses.roughness import laplacian_roughness, local_minima
 from poyocap_plugin.workflow.analysis_results import result_path
 from poyocap_plugin.workflow.files import write_atomically, write_text_atomically
@@ -172,8 +177,8 @@ class PopulationLandscape:
     """One population's surface.
 
     Attributes:
-        population: A key of :data:`~.populations.POPULATIONS`.
-        checkpoint: The final stage-1 checkpoint (the grid's centre).
+        population: A key of :data:`~.populations.POPULATIONS`, or a given checkpoint's name.
+        run: Its stage-1 run; its end point is the grid's centre.
         coordinates: The grid's coordinates along each direction.
         surface: The loss, ``surface[i, j]`` at ``(coordinates[i], coordinates[j])``.
         path: The trajectory's coordinates :math:`(T, 2)` (``pca`` only).
@@ -182,7 +187,7 @@ class PopulationLandscape:
     """
 
     population: str
-    checkpoint: Path
+    run: Stage1Run
     coordinates: np.ndarray
     surface: np.ndarray
     path: np.ndarray | None
@@ -234,6 +239,7 @@ def run_landscape(
     data_root: Path | None = None,
     simulation: SimulationSettings | None = None,
     settings: CurriculumSettings | None = None,
+    checkpoints: Mapping[str, Path] | None = None,
     seed: int = 0,
     directions: Directions = "pca",
     steps: int = 15,
@@ -252,6 +258,8 @@ def run_landscape(
         out_dir: Where data (when simulated), configs, runs and results go.
         data_root, simulation: The data, exactly one (see :func:`~.populations.pretrain_runs`).
         settings: Run sizes; default the ``cpu`` preset.
+        checkpoints: Stage-1 checkpoints to read instead of training, by population name
+            (see :func:`~.populations.stage1_runs`).
         seed: train.py's seed (and the random directions').
         directions: ``"pca"`` or ``"random"`` (module doc).
         steps: Grid points per direction (odd keeps the centre on the grid).
@@ -269,8 +277,9 @@ def run_landscape(
         raise ValueError(f"steps must be >= 3 (a Laplacian needs neighbours), got {steps!r}")
     target = torch_device(device)
     out_dir = Path(out_dir).resolve()
-    data_root, runs = pretrain_runs(
+    data_root, runs = stage1_runs(
         out_dir,
+        checkpoints=checkpoints,
         data_root=data_root,
         simulation=simulation,
         settings=settings,
@@ -285,10 +294,10 @@ def run_landscape(
         names = loss_parameter_names(models[-1], windows)
         points = [_flat(parameters_named(m, names)) for m in models]
         model = models[-1].to(target)
-        prepared[population] = (final, model, windows, parameters_named(model, names), points)
+        prepared[population] = (model, windows, parameters_named(model, names), points)
 
     paths, explained, basis = {}, {}, {}
-    for population, (_, _, _, parameters, points) in prepared.items():
+    for population, (_, _, parameters, points) in prepared.items():
         if directions == "pca":
             d1, d2, paths[population], explained[population] = trajectory_directions(points)
         else:
@@ -298,7 +307,7 @@ def run_landscape(
     coordinates = np.linspace(-extent, extent, steps)
 
     landscapes = {}
-    for population, (final, model, windows, parameters, _) in prepared.items():
+    for population, (model, windows, parameters, _) in prepared.items():
         logger.info(
             "%s: loss on %d held-out windows, %d x %d grid", population, len(windows), steps, steps
         )
@@ -310,7 +319,7 @@ def run_landscape(
         )
         landscapes[population] = PopulationLandscape(
             population=population,
-            checkpoint=final.path,
+            run=runs[population],
             coordinates=coordinates,
             surface=surface,
             path=paths.get(population),
@@ -338,7 +347,8 @@ def _write(out_dir: Path, result: LandscapeResult, data_root: Path) -> dict[str,
         "roughness_ratio": result.roughness_ratio,
         "populations": {
             p: {
-                "checkpoint": str(land.checkpoint),
+                "checkpoint": str(land.run.checkpoint),
+                "command": land.run.command,
                 "roughness": land.roughness,
                 "local_minima": land.local_minima,
                 "n_windows": land.n_windows,

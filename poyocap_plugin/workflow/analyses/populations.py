@@ -4,12 +4,15 @@ A population is trained on by one arm's stage 1 (:data:`POPULATIONS`): the predi
 neurons of the predictable lines by POYO-CAP's, the unpredictable neurons of the other
 lines by reverse SSL's. Both go through the stock trainer with the curriculum's settings
 (:func:`~poyocap_plugin.workflow.arms.run_arms`, ``stop_after="pretrain"``), into
-``<out_dir>/runs``, resumable: a second analysis in the same folder reuses them.
+``<out_dir>/runs``, resumable: a second analysis in the same folder reuses them. Or the
+user gives the stage-1 checkpoints, of any populations or dataset configs
+(:func:`stage1_runs`), and nothing is trained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,10 +25,73 @@ from poyocap_plugin.workflow.settings import CurriculumSettings
 from poyocap_plugin.workflow.simulated_brainset import SimulationSettings, prepare_data
 from poyocap_plugin.workflow.stages import ARMS
 
-__all__ = ["POPULATIONS", "pretrain_runs", "trajectory"]
+__all__ = ["POPULATIONS", "Stage1Run", "pretrain_runs", "stage1_runs", "trajectory"]
 
 #: population -> the arm whose stage 1 trains on it
 POPULATIONS: dict[str, str] = {"predictable": "poyocap", "unpredictable": "reverse_ssl"}
+
+
+@dataclass(frozen=True)
+class Stage1Run:
+    """A population's stage-1 run as the analyses read it.
+
+    Attributes:
+        checkpoint: Its end point; train.py's per-epoch checkpoints lie beside it.
+        command: The command line that trained it; None for a checkpoint the user gave.
+    """
+
+    checkpoint: Path
+    command: tuple[str, ...] | None
+
+
+def stage1_runs(
+    out_dir: Path,
+    *,
+    checkpoints: Mapping[str, Path] | None = None,
+    data_root: Path | None = None,
+    simulation: SimulationSettings | None = None,
+    settings: CurriculumSettings | None = None,
+    seed: int,
+    min_units: int = 1,
+) -> tuple[Path, dict[str, Stage1Run]]:
+    """Each population's stage-1 run: the given checkpoints, or :func:`pretrain_runs`'.
+
+    Args:
+        out_dir: Where the data (when simulated), configs and runs go.
+        checkpoints: ``{population name: a stage-1 checkpoint of train.py}``, any names and
+            dataset configs; nothing is trained. Needs the ``data_root`` they were trained on.
+        data_root, simulation, settings, seed, min_units: As :func:`pretrain_runs`.
+
+    Returns:
+        The processed-data root and ``{population: run}``.
+
+    Raises:
+        FileNotFoundError: For a given checkpoint that does not exist.
+        ValueError: For checkpoints without ``data_root``, or as :func:`pretrain_runs`.
+    """
+    if not checkpoints:
+        data_root, runs = pretrain_runs(
+            out_dir,
+            data_root=data_root,
+            simulation=simulation,
+            settings=settings,
+            seed=seed,
+            min_units=min_units,
+        )
+        # the last epoch's checkpoint: the end of the path the per-epoch ones draw
+        return data_root, {
+            p: Stage1Run(epoch_checkpoints(r.last_checkpoint.parent)[-1], r.command)
+            for p, r in runs.items()
+        }
+    if data_root is None or simulation is not None:
+        raise ValueError(
+            "given checkpoints need the data_root they were trained on (not simulated data); "
+            f"got data_root={data_root!r}"
+        )
+    missing = {p: str(c) for p, c in checkpoints.items() if not Path(c).is_file()}
+    if missing:
+        raise FileNotFoundError(f"stage-1 checkpoints not found: {missing}")
+    return Path(data_root), {p: Stage1Run(Path(c).resolve(), None) for p, c in checkpoints.items()}
 
 
 def pretrain_runs(
@@ -91,9 +157,10 @@ def pretrain_runs(
 
 
 def trajectory(
-    run: StageResult, *, data_root: Path, endpoints_only: bool = False
+    run: Stage1Run, *, data_root: Path, endpoints_only: bool = False
 ) -> tuple[TrainCheckpoint, list[torch.nn.Module]]:
-    """A stage-1 run's models from its initial weights through each epoch's checkpoint.
+    """A stage-1 run's models from its initial weights through each epoch's checkpoint
+    to its end point (the per-epoch checkpoints beside it, up to it).
 
     Args:
         run: The stage-1 run.
@@ -105,11 +172,15 @@ def trajectory(
         the last one the state at the end of training, all in eval mode.
 
     Raises:
-        FileNotFoundError: If the run kept no per-epoch checkpoint.
+        FileNotFoundError: If the run kept no per-epoch checkpoint (only the end point
+            needs none).
     """
-    paths = epoch_checkpoints(run.last_checkpoint.parent)
+    end = run.checkpoint.resolve()
     if endpoints_only:
-        paths = paths[-1:]
+        paths = [end]
+    else:
+        paths = [p.resolve() for p in epoch_checkpoints(end.parent)]
+        paths = paths[: paths.index(end) + 1] if end in paths else [*paths, end]
     final = load_train_checkpoint(paths[-1], data_root=data_root)
     models = [load_train_checkpoint(p, data_root=data_root).load_model() for p in paths]
     start = final.initial_model(seed=int(final.config.seed), vocabularies_of=models[-1])

@@ -40,6 +40,59 @@ def _option_of(function, name: str, flag: str, value_type, what: str):
     )
 
 
+def _named_checkpoints(
+    context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Path] | None:
+    checkpoints = {}
+    for value in values:
+        name, separator, path = value.partition("=")
+        if not (separator and name and path) or name in checkpoints:
+            raise click.BadParameter(
+                f"{value!r}: give NAME=PATH, one NAME once (e.g. predictable=run/last.ckpt)"
+            )
+        checkpoints[name] = Path(path)
+    return checkpoints or None
+
+
+def _stage1_options(analysis):
+    """--seed, --windows, --device and --checkpoint, defaults from ``analysis``."""
+    options = (
+        _option_of(analysis, "seed", "--seed", int, "train.py seed of the stage-1 runs."),
+        _option_of(analysis, "max_windows", "--windows", int, "Held-out windows per population."),
+        _option_of(analysis, "device", "--device", str, "Torch device, e.g. cuda."),
+        click.option(
+            "--checkpoint",
+            "checkpoints",
+            multiple=True,
+            callback=_named_checkpoints,
+            metavar="NAME=PATH",
+            help="A population's stage-1 checkpoint to read instead of training (repeatable; "
+            "any name and dataset config; with --data-root). The per-epoch checkpoints beside "
+            "it draw its path.",
+        ),
+    )
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _analysis_inputs(kwargs: dict, *own: str) -> dict:
+    """The analysis function's arguments: the stage-1 options, its ``own``, the curriculum's."""
+    stage1 = ("seed", "max_windows", "device", "checkpoints")
+    arguments = {name: kwargs.pop(name) for name in (*stage1, *own)}
+    data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
+    return arguments | {
+        "data_root": data_root,
+        "simulation": simulation,
+        "settings": settings,
+        "min_units": min_units,
+    }
+
+
 def _echo(paths: Iterable[Path], headline: str) -> None:
     for path in paths:
         click.echo(f"wrote {path}")
@@ -56,7 +109,7 @@ def analyze_group() -> None:
 @analyze_group.command("landscape")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @curriculum_options
-@_option_of(run_landscape, "seed", "--seed", int, "train.py seed of the stage-1 runs.")
+@_stage1_options(run_landscape)
 @click.option(
     "--directions",
     type=click.Choice(choices_of(Directions)),
@@ -66,70 +119,50 @@ def analyze_group() -> None:
     "random directions (Li et al., 2018).",
 )
 @_option_of(run_landscape, "steps", "--steps", int, "Grid points per direction.")
-@_option_of(run_landscape, "max_windows", "--windows", int, "Held-out windows per population.")
-@_option_of(run_landscape, "device", "--device", str, "Torch device, e.g. cuda.")
-def landscape_command(
-    out_dir: Path, seed: int, directions: str, steps: int, max_windows: int, device: str, **kwargs
-) -> None:
+def landscape_command(out_dir: Path, **kwargs) -> None:
     """Stage-1 loss landscape of the predictable and unpredictable neurons, and how rough.
 
-    Trains stage 1 on each population (POYO-CAP's and reverse SSL's stage 1), evaluates
-    the masked-latent loss of held-out windows on a grid around each end point, and
-    prints each surface's roughness and their ratio beside the paper's 138x
-    (docs/analyses.md).
+    Trains stage 1 on each population (POYO-CAP's and reverse SSL's stage 1), or reads
+    the --checkpoint runs of any populations, evaluates the masked-latent loss of
+    held-out windows on a grid around each end point, and prints each surface's
+    roughness and their ratio beside the paper's 138x (docs/analyses.md).
 
     \b
     Examples:
       poyocap analyze landscape runs/analyses --simulate
       poyocap analyze landscape runs/analyses --simulate --directions random --steps 21
+      poyocap analyze landscape runs/mine --data-root data/processed \\
+          --checkpoint sst=runs/sst/lightning_logs/version_0/checkpoints/last.ckpt \\
+          --checkpoint cux2=runs/cux2/lightning_logs/version_0/checkpoints/last.ckpt
     """
-    data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
+    arguments = _analysis_inputs(kwargs, "directions", "steps")
     with user_errors(*_RUN_ERRORS):
-        result = run_landscape(
-            out_dir,
-            data_root=data_root,
-            simulation=simulation,
-            settings=settings,
-            seed=seed,
-            directions=directions,
-            steps=steps,
-            max_windows=max_windows,
-            device=device,
-            min_units=min_units,
-        )
+        result = run_landscape(out_dir, **arguments)
     _echo(result.files.values(), result.headline())
 
 
 @analyze_group.command("fisher")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @curriculum_options
-@_option_of(run_fisher, "seed", "--seed", int, "train.py seed of the stage-1 runs.")
-@_option_of(run_fisher, "max_windows", "--windows", int, "Held-out windows per population.")
-@_option_of(run_fisher, "device", "--device", str, "Torch device, e.g. cuda.")
-def fisher_command(out_dir: Path, seed: int, max_windows: int, device: str, **kwargs) -> None:
+@_stage1_options(run_fisher)
+def fisher_command(out_dir: Path, **kwargs) -> None:
     """Fisher information per data point of the predictable and unpredictable neurons.
 
-    Trains stage 1 on each population (or reuses the runs in OUT_DIR), then takes the
-    mean squared per-window gradient norm of the masked-latent loss on held-out windows,
-    at the trained and at the initial weights, with 95 % CIs, and prints the ratio
-    predictable / unpredictable beside the paper's 1.93x (docs/analyses.md).
+    Trains stage 1 on each population (or reuses the runs in OUT_DIR, or reads the
+    --checkpoint runs of any populations), then takes the mean squared per-window
+    gradient norm of the masked-latent loss on held-out windows, at the trained and at
+    the initial weights, with 95 % CIs, and prints the ratio predictable / unpredictable
+    beside the paper's 1.93x (docs/analyses.md).
 
     \b
     Examples:
       poyocap analyze fisher runs/analyses --simulate
+      poyocap analyze fisher runs/mine --data-root data/processed --checkpoint sst=A.ckpt \\
+          --checkpoint vip=B.ckpt
     """
-    data_root, simulation, settings, min_units = curriculum_inputs(kwargs)
+    arguments = _analysis_inputs(kwargs)
     with user_errors(*_RUN_ERRORS):
-        result = run_fisher(
-            out_dir,
-            data_root=data_root,
-            simulation=simulation,
-            settings=settings,
-            seed=seed,
-            max_windows=max_windows,
-            device=device,
-            min_units=min_units,
-        )
+        result = run_fisher(out_dir, **arguments)
     _echo(result.files.values(), result.headline())
 
 
