@@ -29,6 +29,8 @@ from poyocap_plugin.workflow.runs import StageResult
 
 from conftest import write_stage1_checkpoint
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 
 def grid(n):
     x = np.linspace(-1.0, 1.0, n)
@@ -230,7 +232,7 @@ def test_landscape_maps_both_populations_and_writes_its_files(
     assert record["paper_roughness_ratio"] == 138.0
     rows = result.files["csv"].read_text().splitlines()
     assert rows[0] == "population,a,b,loss" and len(rows) == 1 + 2 * 25
-    assert result.files["png"].stat().st_size > 0
+    assert result.files["png"].read_bytes()[:8] == PNG_SIGNATURE
     assert "paper: 138x" in result.headline()
     assert record["populations"]["predictable"]["command"] is None  # given, not trained here
     # the centre of each grid is the final checkpoint's held-out loss
@@ -261,6 +263,7 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, st
     rows = result.files["csv"].read_text().splitlines()
     assert len(rows) == 1 + 2 * 2 * 3
     assert "paper: 1.93x" in result.headline()
+    assert result.files["png"].read_bytes()[:8] == PNG_SIGNATURE
     # the first window's value, by hand, at the trained and at the initial weights
     final = load_train_checkpoint(stage1_checkpoints["predictable"])
     trained = final.load_model()
@@ -345,6 +348,10 @@ def test_the_report_links_the_analyses_run_on_its_data(tmp_path):
     (linked,) = [line for line in lines if line.startswith("- ")]
     assert "roughness unpredictable / predictable 3x (paper 138x)" in linked
     assert "[landscape.json](landscape.json), [landscape.png](landscape.png)" in linked
+    scaling = {"data_root": str(data_root), "monotonic": {"poyocap": {"movie_ssim": False}}}
+    result_path(tmp_path, "scaling").write_text(json.dumps(scaling))
+    lines = analyses_section(tmp_path, data_root, rel=lambda p: p.name)
+    assert "test metric against size: poyocap movie_ssim not monotonic;" in lines[3]
     assert analyses_section(tmp_path / "empty", data_root, rel=str) == []
     with pytest.raises(ValueError, match="unknown analysis 'nope'"):
         result_path(tmp_path, "nope")

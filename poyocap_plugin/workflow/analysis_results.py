@@ -38,8 +38,13 @@ def _headline(name: str, record: dict) -> str:
         if ratio is not None:
             paper = record["paper_ratio"]
             return f"Fisher trace predictable / unpredictable {ratio:.3g}x (paper {paper:g}x)"
-    if name == "scaling":
-        return "monotonic: " + json.dumps(record.get("monotonic", {}))
+    if name == "scaling" and record.get("monotonic"):
+        verdicts = {True: "monotonic", False: "not monotonic", None: "one size"}
+        return "test metric against size: " + "; ".join(
+            f"{arm} {metric} {verdicts[rises]}"
+            for arm, by_metric in record["monotonic"].items()
+            for metric, rises in by_metric.items()
+        )
     return "see the file"
 
 

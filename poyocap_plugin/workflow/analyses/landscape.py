@@ -251,8 +251,8 @@ def run_landscape(
     """Train (or reuse) stage 1 on each population and map its loss around the end point.
 
     Writes ``landscape.json`` (roughness, minima, the surfaces), ``landscape.csv`` (one
-    row per grid point) and ``landscape.png`` (contours, with the training path) into
-    ``out_dir``.
+    row per grid point) and ``landscape.png`` (each surface in 3-D above its contours and
+    the training path) into ``out_dir``.
 
     Args:
         out_dir: Where data (when simulated), configs, runs and results go.
@@ -381,17 +381,23 @@ def _plot(landscapes: dict[str, PopulationLandscape], directions: Directions, pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(landscapes), figsize=(5 * len(landscapes), 4.2))
-    for axis, (population, land) in zip(np.atleast_1d(axes), landscapes.items(), strict=True):
+    columns = len(landscapes)
+    figure = plt.figure(figsize=(5 * columns, 8.4))
+    for k, (population, land) in enumerate(landscapes.items()):
         a, b = np.meshgrid(land.coordinates, land.coordinates, indexing="ij")
+        above = figure.add_subplot(2, columns, 1 + k, projection="3d")
+        above.plot_surface(a, b, land.surface, cmap="viridis", linewidth=0)
+        above.set_title(f"{population}: roughness {land.roughness:.3g}, {land.local_minima} minima")
+        above.set_zlabel("masked-latent loss (held out)")
+        axis = figure.add_subplot(2, columns, 1 + columns + k)
         filled = axis.contourf(a, b, land.surface, levels=20, cmap="viridis")
         axis.contour(a, b, land.surface, levels=20, colors="white", linewidths=0.4)
         if land.path is not None:
             axis.plot(land.path[:, 0], land.path[:, 1], "o-", color="red", ms=3, label="training")
             axis.legend(loc="upper right", fontsize=8)
-        axis.set_title(f"{population}: roughness {land.roughness:.3g}, {land.local_minima} minima")
-        axis.set_xlabel(f"{directions} direction 1")
-        axis.set_ylabel(f"{directions} direction 2")
+        for view in (above, axis):
+            view.set_xlabel(f"{directions} direction 1")
+            view.set_ylabel(f"{directions} direction 2")
         figure.colorbar(filled, ax=axis, label="masked-latent loss (held out)")
     figure.tight_layout()
     figure.savefig(path, format="png", dpi=100)
