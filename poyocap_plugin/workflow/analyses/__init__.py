@@ -10,8 +10,7 @@ stage-1 loss of a checkpoint on held-out windows), :mod:`.populations` (stage 1 
 population, or given checkpoints), :mod:`.landscape` (the loss surface over two
 directions), :mod:`.fisher` (Fisher information per data point), :mod:`.model_sizes` (the
 model-size configs and their parameter counts), :mod:`.scaling` (the sweep over model
-sizes). Where
-each writes its result: :mod:`poyocap_plugin.workflow.analysis_results`.
+sizes). Where each writes its result: :mod:`poyocap_plugin.workflow.analysis_results`.
 """
 
 from poyocap_plugin.workflow.analyses.fisher import FisherResult, run_fisher
