@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from torch_brain.data import Dataset
+from torch_brain.transforms import UnitDropout
 
 from poyocap_plugin.brainset import MOVIE_READOUT
 from poyocap_plugin.workflow import trainer
@@ -76,6 +77,29 @@ def test_primary_config_composes_and_instantiates(
                 if readout["readout_id"] == MOVIE_READOUT:  # scores the frames decoded
                     decoder = cfg.model.frame_decoder
                     assert (built.height, built.width) == (decoder.height, decoder.width)
+
+
+@pytest.mark.parametrize("name", PRIMARY)
+def test_unit_dropout_repeats_with_the_seed(
+    name, stock_config_dir, curriculum_data_root, curriculum_configs
+):
+    # torch_brain's UnitDropout draws how many units to keep from its own generator,
+    # seeded from OS entropy unless the config gives it the run's seed
+    def kept_counts(seed):
+        cfg = compose(
+            config_name=name,
+            overrides=[
+                f"data_root={curriculum_data_root}",
+                f"hydra.searchpath=[file://{curriculum_configs}]",
+                f"seed={seed}",
+            ],
+        )
+        transforms = hydra.utils.instantiate(cfg.train_transforms)
+        (dropout,) = [t for t in transforms if isinstance(t, UnitDropout)]
+        return [dropout.distribution.sample(300) for _ in range(50)]
+
+    assert kept_counts(3) == kept_counts(3)
+    assert kept_counts(3) != kept_counts(4)
 
 
 @pytest.mark.parametrize("name", MODELS)
