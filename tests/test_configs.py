@@ -49,18 +49,18 @@ def curriculum_configs(curriculum_data_root, tmp_path_factory) -> Path:
     return out
 
 
+def compose_primary(name: str, data_root: Path, configs: Path, *overrides: str):
+    """A primary config, with the one documented override that points the stage configs at
+    the partitions."""
+    searchpath = f"hydra.searchpath=[file://{configs}]"
+    return compose(config_name=name, overrides=[f"data_root={data_root}", searchpath, *overrides])
+
+
 @pytest.mark.parametrize("name", PRIMARY)
 def test_primary_config_composes_and_instantiates(
     name, stock_config_dir, curriculum_data_root, curriculum_configs
 ):
-    # the one documented override that points the stage configs at the partitions
-    cfg = compose(
-        config_name=name,
-        overrides=[
-            f"data_root={curriculum_data_root}",
-            f"hydra.searchpath=[file://{curriculum_configs}]",
-        ],
-    )
+    cfg = compose_primary(name, curriculum_data_root, curriculum_configs)
     assert cfg.wandb.enable is False  # nothing requires an account or network
     model = hydra.utils.instantiate(cfg.model, readout_specs=torch_brain.MODALITY_REGISTRY)
     assert isinstance(model.sequence_length, float)
@@ -86,14 +86,7 @@ def test_unit_dropout_repeats_with_the_seed(
     # torch_brain's UnitDropout draws how many units to keep from its own generator,
     # seeded from OS entropy unless the config gives it the run's seed
     def kept_counts(seed):
-        cfg = compose(
-            config_name=name,
-            overrides=[
-                f"data_root={curriculum_data_root}",
-                f"hydra.searchpath=[file://{curriculum_configs}]",
-                f"seed={seed}",
-            ],
-        )
+        cfg = compose_primary(name, curriculum_data_root, curriculum_configs, f"seed={seed}")
         transforms = hydra.utils.instantiate(cfg.train_transforms)
         (dropout,) = [t for t in transforms if isinstance(t, UnitDropout)]
         return [dropout.distribution.sample(300) for _ in range(50)]

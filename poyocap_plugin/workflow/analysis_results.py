@@ -12,12 +12,15 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["ANALYSES", "analyses_section", "result_path"]
+__all__ = ["ANALYSES", "CURVE_VERDICTS", "analyses_section", "result_path"]
 
 logger = logging.getLogger(__name__)
 
 #: the analyses, by command name
 ANALYSES = ("landscape", "fisher", "scaling")
+#: a scaling curve's verdict in a word, by whether its mean rises at every larger size
+#: (None: one size), as ``scaling.json`` records it under ``monotonic``
+CURVE_VERDICTS = {True: "monotonic", False: "not monotonic", None: "one size"}
 
 
 def result_path(out_dir: Path, name: str) -> Path:
@@ -39,9 +42,8 @@ def _headline(name: str, record: dict) -> str:
             paper = record["paper_ratio"]
             return f"Fisher trace predictable / unpredictable {ratio:.3g}x (paper {paper:g}x)"
     if name == "scaling" and record.get("monotonic"):
-        verdicts = {True: "monotonic", False: "not monotonic", None: "one size"}
         return "test metric against size: " + "; ".join(
-            f"{arm} {metric} {verdicts[rises]}"
+            f"{arm} {metric} {CURVE_VERDICTS[rises]}"
             for arm, by_metric in record["monotonic"].items()
             for metric, rises in by_metric.items()
         )

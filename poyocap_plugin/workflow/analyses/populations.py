@@ -182,6 +182,7 @@ def trajectory(
         paths = [p.resolve() for p in epoch_checkpoints(end.parent)]
         paths = paths[: paths.index(end) + 1] if end in paths else [*paths, end]
     final = load_train_checkpoint(paths[-1], data_root=data_root)
-    models = [load_train_checkpoint(p, data_root=data_root).load_model() for p in paths]
+    earlier = [load_train_checkpoint(p, data_root=data_root).load_model() for p in paths[:-1]]
+    models = [*earlier, final.load_model()]
     start = final.initial_model(seed=int(final.config.seed), vocabularies_of=models[-1])
     return final, [start, *models]

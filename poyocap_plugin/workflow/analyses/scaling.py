@@ -31,7 +31,7 @@ from poyocap_plugin.workflow.analyses.model_sizes import (
     parameter_count,
     trunk_parameters,
 )
-from poyocap_plugin.workflow.analysis_results import result_path
+from poyocap_plugin.workflow.analysis_results import CURVE_VERDICTS, result_path
 from poyocap_plugin.workflow.arms import run_arms
 from poyocap_plugin.workflow.baselines import BASELINE_TITLES, Baseline, arm_baselines
 from poyocap_plugin.workflow.curriculum import write_curriculum_configs
@@ -100,11 +100,11 @@ class ScalingPoint:
         return self.summary.mean
 
 
-#: a curve's verdict: (in the headline, in scaling.md)
-_VERDICTS = {
-    True: ("monotonic", "is monotonic: its mean rises at every larger size."),
-    False: ("not monotonic", "is not monotonic: a larger size has an equal or lower mean."),
-    None: ("one size", "has one size: no curve to judge."),
+#: a curve's verdict in scaling.md (in a word: CURVE_VERDICTS)
+_VERDICT_SENTENCES = {
+    True: "is monotonic: its mean rises at every larger size.",
+    False: "is not monotonic: a larger size has an equal or lower mean.",
+    None: "has one size: no curve to judge.",
 }
 
 
@@ -153,7 +153,7 @@ class ScalingResult:
             curves = []
             for arm in dict.fromkeys(p.arm for p in self.points if p.metric == metric):
                 means = " -> ".join(f"{p.mean:.3f}" for p in self.curve(arm, metric))
-                verdict = _VERDICTS[self.monotonic(arm, metric)][0]
+                verdict = CURVE_VERDICTS[self.monotonic(arm, metric)]
                 curves.append(f"{ARMS[arm].title}: {means} ({verdict})")
             floors = [f"{_short(b)} {b.value:.3f}" for b in self.baselines_of(metric)]
             if floors:
@@ -252,7 +252,7 @@ def _markdown(result: ScalingResult, *, seeds: Sequence[int], simulated: bool) -
             )
         lines.append("")
         for arm in arms:
-            verdict = _VERDICTS[result.monotonic(arm, metric)][1]
+            verdict = _VERDICT_SENTENCES[result.monotonic(arm, metric)]
             lines.append(f"- {ARMS[arm].title}: the {METRICS[metric]} curve {verdict}")
     lines.append(
         "\nCaveat: where neighbouring sizes' 95 % CIs overlap (or one seed gives none), "
