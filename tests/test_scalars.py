@@ -1,8 +1,10 @@
 """Reading a run's scalars from TensorBoard event files and from Lightning's metrics.csv."""
 
 import time
+from pathlib import Path
 
 import pytest
+from lightning.pytorch import Trainer
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from poyocap_plugin.workflow.runs import find_run_outputs
@@ -36,13 +38,15 @@ def test_both_default_loggers_read_back_as_the_same_series(tmp_path):
         assert read_scalars(find_scalars(logger.log_dir)) == READ, kind
 
 
-def test_event_files_of_fit_and_test_are_read_in_order(tmp_path):
-    # as train.py's test stage does after fit: a second writer, a second file, a later time
-    fit = TensorBoardLogger(tmp_path, name="lightning_logs", version=0)
-    _log(fit, FIT)
-    time.sleep(1.1)  # a file's name holds the second it was opened: fit takes longer
-    test = TensorBoardLogger(tmp_path, name="lightning_logs", version=0)
-    _log(test, TEST)
+def test_event_files_of_fit_and_test_are_read_in_order(tmp_path, monkeypatch):
+    # As train.py's test stage does after fit: the logger reopens its writer, a second file.
+    # A short fit (a resumed run's last epoch) ends within the second it began: a writer
+    # that names files by the second alone (tensorboardX) replaced fit's file with test's.
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)
+    logger = Trainer(default_root_dir=tmp_path, logger=True).logger  # Lightning's default
+    assert isinstance(logger, TensorBoardLogger)
+    _log(logger, FIT)
+    _log(logger, TEST)
     run_dir = tmp_path / "lightning_logs" / "version_0"
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 2
     assert find_scalars(run_dir) == run_dir
@@ -70,12 +74,27 @@ def test_a_tensorboard_run_is_found_with_its_test_metrics(tmp_path):
     assert run.test_metrics == {"rec/task/Acc__/test": 0.75, "average_test_metric": 0.75}
 
 
-def test_tag_is_what_the_writer_keeps_of_a_name(tmp_path):
+def test_every_name_reads_back_as_its_tag(tmp_path):
     names = ["/rec/MovieSSIM()/test", "lr-SparseLamb/pg2", "a b.c{d}", "x__y"]
     logger = TensorBoardLogger(tmp_path, name="lightning_logs", version=0)
     _log(logger, [(0, {n: 1.0 for n in names})])
     assert sorted(read_scalars(find_scalars(logger.log_dir))) == sorted(tag(n) for n in names)
     assert tag("/rec/MovieSSIM()/test") == "rec/MovieSSIM__/test"
+    # names tensorboardX already stored as tags read back unchanged
+    assert all(tag(tag(n)) == tag(n) for n in names)
+
+
+def test_files_of_one_second_are_read_in_the_order_opened(tmp_path, monkeypatch):
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.5)
+    for step in (0, 1):
+        logger = TensorBoardLogger(tmp_path, name="lightning_logs", version=0)
+        _log(logger, [(step, {"x": float(step)})])
+    run_dir = Path(logger.log_dir)
+    # events.out.tfevents.<s>.<host>.<pid>.<n>: the 2nd and 10th file a process opened
+    first, second = sorted(run_dir.glob("events.out.tfevents.*"), key=lambda p: int(p.suffix[1:]))
+    first.rename(first.with_suffix(".2"))
+    second.rename(second.with_suffix(".10"))  # before ".2" by name
+    assert read_scalars(run_dir)["x"] == [(0, 0.0), (1, 1.0)]
 
 
 def test_a_folder_without_event_files_is_refused_by_name(tmp_path):

@@ -35,7 +35,7 @@ def test_stock_trainer_runs_the_smoke_config_for_one_epoch(tiny_data_root, tmp_p
 
     run = find_run_outputs(log_dir)
     assert run.best_checkpoint.is_file() and run.last_checkpoint.is_file()
-    # Lightning's default logger is TensorBoard's: the plugin installs tensorboardX
+    # Lightning's default logger is TensorBoard's: the plugin installs tensorboard
     assert run.scalars == run.run_dir and any(run.run_dir.glob("events.out.tfevents.*"))
     assert not (run.run_dir / "metrics.csv").exists()
     for session in ("900000", "900001"):

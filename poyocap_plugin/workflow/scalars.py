@@ -2,11 +2,12 @@
 
 train.py gives Lightning no logger unless W&B is on, so Lightning picks its default: a
 TensorBoard logger (``events.out.tfevents.*``) where ``tensorboard`` or ``tensorboardX`` is
-installed, as it is with the plugin, and otherwise a CSV logger (``metrics.csv``). Both
-hold the same ``(step, value)`` series; TensorBoard spreads them over several event files
-in the run's folder (train.py's test stage opens a new one) and stores each name as
-:func:`tag` makes it (``MovieSSIM()/test`` becomes ``MovieSSIM__/test``), so this module
-reads either kind under those names.
+installed (the plugin installs ``tensorboard``), otherwise a CSV logger (``metrics.csv``).
+Both hold the same ``(step, value)`` series; TensorBoard spreads them over several event files
+in the run's folder (train.py's test stage opens a new one). tensorboardX stores each name
+as :func:`tag` makes it (``MovieSSIM()/test`` becomes ``MovieSSIM__/test``), tensorboard and
+the CSV keep it, so this module names every series by :func:`tag`: a run reads the same
+whichever writer logged it.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ _CSV = "metrics.csv"
 _HEADER = struct.Struct("<QI")
 _FOOTER = 4
 
-# what TensorBoard's writers keep of a name; anything else becomes "_"
+# what tensorboardX keeps of a name; anything else becomes "_"
 _TAG_CHARACTERS = re.compile(r"[^-/\w.]")
 
 Series = dict[str, list[tuple[int, float]]]
 
 
 def tag(name: str) -> str:
-    """A logged name as TensorBoard stores it: other characters than letters, digits, ``_``,
+    """A logged name as tensorboardX stores it: other characters than letters, digits, ``_``,
     ``-``, ``.`` and ``/`` replaced by ``_``, without leading ``/``."""
     return _TAG_CHARACTERS.sub("_", name).lstrip("/")
 
@@ -58,8 +59,7 @@ def read_scalars(path: Path) -> Series:
     path = Path(path)
     if path.suffix == ".csv":
         return _read_csv(path)
-    # each file's name starts with the time it was opened: events.out.tfevents.<s>.<host>...
-    events = sorted(path.glob(_EVENTS), key=lambda p: (int(p.name.split(".")[3]), p.name))
+    events = sorted(path.glob(_EVENTS), key=_opened)
     if not events:
         raise ValueError(
             f"{path} is neither a CSV file (metrics.csv) nor a folder of TensorBoard event files"
@@ -69,6 +69,15 @@ def read_scalars(path: Path) -> Series:
         for name, points in _read_events(events_file).items():
             series.setdefault(name, []).extend(points)
     return series
+
+
+def _opened(events_file: Path) -> tuple[int, int, str]:
+    """When a writer opened ``events_file``: its name is
+    ``events.out.tfevents.<seconds>.<host>.<pid>.<n>``, ``n`` counting the files a process
+    opened, so two files of one second are ordered by ``n``."""
+    fields = events_file.name.split(".")
+    counter = int(fields[-1]) if fields[-1].isdigit() else -1
+    return int(fields[3]), counter, events_file.name
 
 
 def _read_csv(path: Path) -> Series:
@@ -95,7 +104,7 @@ def _records(path: Path) -> Iterator[bytes]:
 
 
 def _read_events(path: Path) -> Series:
-    from tensorboardX.proto.event_pb2 import Event
+    from tensorboard.compat.proto.event_pb2 import Event
 
     series: Series = {}
     for record in _records(path):
@@ -107,5 +116,5 @@ def _read_events(path: Path) -> Series:
                 number = value.tensor.float_val[0]
             else:
                 continue  # not a scalar (text, histogram)
-            series.setdefault(value.tag, []).append((int(event.step), float(number)))
+            series.setdefault(tag(value.tag), []).append((int(event.step), float(number)))
     return series
