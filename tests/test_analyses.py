@@ -279,6 +279,30 @@ def test_fisher_compares_populations_at_both_points(tmp_path, tiny_data_root, st
         assert got == pytest.approx(expected, rel=1e-5), point
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_landscape_and_fisher_on_the_gpu_match_the_cpu(
+    tmp_path, tiny_data_root, stage1_checkpoints
+):
+    given = {"data_root": tiny_data_root, "checkpoints": stage1_checkpoints}
+    cpu, gpu = (
+        run_landscape(tmp_path / d, device=d, steps=5, max_windows=4, batch_size=4, **given)
+        for d in ("cpu", "cuda")
+    )
+    for population, land in cpu.landscapes.items():
+        on_gpu = gpu.landscapes[population]
+        np.testing.assert_allclose(on_gpu.path, land.path, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(on_gpu.surface, land.surface, rtol=1e-3)
+    cpu, gpu = (
+        run_fisher(tmp_path / f"fisher_{d}", device=d, max_windows=3, **given)
+        for d in ("cpu", "cuda")
+    )
+    for population, fisher in cpu.populations.items():
+        for point, norms in fisher.squared_norms.items():
+            on_gpu = gpu.populations[population].squared_norms[point]
+            np.testing.assert_allclose(on_gpu, norms, rtol=1e-3)
+
+
 def test_stage1_runs_end_at_the_last_epoch_and_keep_their_command(tmp_path, monkeypatch):
     folder = tmp_path / "checkpoints"
     folder.mkdir()
