@@ -105,3 +105,23 @@ def test_pretraining_runs_under_ddp_with_two_cpu_processes(tiny_data_root, tmp_p
         assert any(key.startswith("model.teacher.proc_layers.") for key in state)
     else:
         assert not any(key.startswith("model.teacher") for key in state)
+
+
+@pytest.mark.slow
+def test_a_seed_repeats_with_dataloader_workers(tiny_data_root, tmp_path):
+    # The stage configs default to 4 workers (every other test here runs with none): the
+    # registry, the transforms' generators and torch's per-worker seeds all cross a fork.
+    # Unit dropout sized to the 12 units, so that the count it draws matters.
+    dropout = ["unit_dropout.min_units=2", "unit_dropout.mode_units=6", "unit_dropout.max_units=12"]
+    states = []
+    for name in ("first", "second"):
+        pretrain(tiny_data_root, tmp_path / name, "epochs=2", "num_workers=2", *dropout)
+        run = find_run_outputs(tmp_path / name)
+        checkpoint = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)
+        assert checkpoint["global_step"] == 10
+        states.append(checkpoint["state_dict"])
+    first, second = states
+    assert first.keys() == second.keys()
+    for key, value in first.items():
+        if torch.is_tensor(value):
+            torch.testing.assert_close(second[key], value, rtol=0, atol=0, msg=key)
