@@ -72,9 +72,10 @@ def read_scalars(path: Path) -> Series:
 
 
 def _opened(events_file: Path) -> tuple[int, int, str]:
-    """When a writer opened ``events_file``: its name is
+    """When a writer opened ``events_file``: tensorboard names it
     ``events.out.tfevents.<seconds>.<host>.<pid>.<n>``, ``n`` counting the files a process
-    opened, so two files of one second are ordered by ``n``."""
+    opened, so two files of one second are ordered by ``n`` (tensorboardX's names end at
+    ``<host>``)."""
     fields = events_file.name.split(".")
     counter = int(fields[-1]) if fields[-1].isdigit() else -1
     return int(fields[3]), counter, events_file.name
